@@ -1,0 +1,311 @@
+package breaker
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Breaker is a circuit breaker. It is safe for concurrent use. Create one
+// with New, or one per key with a Registry.
+//
+// A closed breaker costs two atomic loads per call: no lock, no clock
+// read and no allocation on the success path.
+type Breaker struct {
+	gen      atomic.Pointer[generation]
+	failures atomic.Int32  // consecutive failures in the current closed generation
+	seen     atomic.Uint32 // registry epoch of the last Get
+	key      string
+	cfg      *config
+
+	mu       sync.Mutex    // serialises transitions and guards the fields below
+	win      *window       // failure-ratio window; nil unless FailureRatio is set
+	cooldown time.Duration // length of the present (or next) open period
+}
+
+// generation is one stay in one state. A result reported to a generation
+// that is no longer current is ignored, so a call that started before a
+// state change cannot affect the new state.
+type generation struct {
+	b     *Breaker
+	done  func(error) // handed out by Allow; made once per generation
+	state State
+	since int64 // when the state was entered, ns since cfg.base; never for a new breaker
+	until int64 // Open: when probes may start
+
+	inflight  atomic.Int32 // HalfOpen: probes admitted and not yet done
+	successes atomic.Int32 // HalfOpen: successful probes
+}
+
+// never is the since of a new breaker's first generation.
+const never = math.MinInt64
+
+// New returns a closed breaker configured by s.
+func New(s Settings) *Breaker {
+	return newBreaker("", newConfig(s))
+}
+
+func newBreaker(key string, cfg *config) *Breaker {
+	b := &Breaker{key: key, cfg: cfg, cooldown: cfg.cooldown}
+	if cfg.ratio > 0 {
+		b.win = newWindow(cfg.window)
+	}
+	b.gen.Store(b.newGen(Closed, never))
+	return b
+}
+
+func (b *Breaker) newGen(s State, since int64) *generation {
+	g := &generation{b: b, state: s, since: since}
+	switch s {
+	case Closed:
+		g.done = g.closedDone
+	case HalfOpen:
+		g.done = g.probeDone
+	}
+	return g
+}
+
+// Allow asks to make one call. If the breaker rejects it, err is an
+// *OpenError matching ErrOpen. Otherwise the caller makes the call and must
+// then call done exactly once with its error (nil for success).
+func (b *Breaker) Allow() (done func(error), err error) {
+	g := b.gen.Load()
+	if g.state == Closed {
+		return g.done, nil
+	}
+	return b.allowSlow(g)
+}
+
+func (b *Breaker) allowSlow(g *generation) (func(error), error) {
+	for {
+		switch g.state {
+		case Closed:
+			return g.done, nil
+		case Open:
+			_, now := b.cfg.clock()
+			if now < g.until {
+				return nil, &OpenError{Key: b.key, RetryAfter: time.Duration(g.until - now)}
+			}
+			g = b.transition(g, HalfOpen, nil, now)
+		case HalfOpen:
+			if n := g.inflight.Add(1); n <= b.cfg.probes {
+				return g.done, nil
+			}
+			g.inflight.Add(-1)
+			// Probes that never report (a caller that forgot done) must not
+			// wedge the breaker: after a cooldown, start a fresh half-open
+			// generation, whose probes the stale ones cannot disturb.
+			_, now := b.cfg.clock()
+			if now-g.since < int64(b.cfg.cooldown) {
+				return nil, &OpenError{Key: b.key}
+			}
+			g = b.transition(g, HalfOpen, nil, now)
+		}
+	}
+}
+
+// closedDone records the result of a call admitted by a closed generation.
+func (g *generation) closedDone(err error) {
+	b := g.b
+	if err == nil && b.win == nil {
+		// The hot path: a success with no window to update.
+		if b.failures.Load() != 0 && b.gen.Load() == g {
+			b.failures.Store(0)
+		}
+		return
+	}
+	o := b.cfg.classify(err)
+	if o == neutral || b.gen.Load() != g {
+		return
+	}
+	if b.win != nil {
+		b.mu.Lock()
+		if b.gen.Load() != g {
+			b.mu.Unlock()
+			return
+		}
+		b.win.add(o == failure)
+		trip := o == failure && b.win.calls >= b.cfg.minCalls &&
+			float64(b.win.failures) >= b.cfg.ratio*float64(b.win.calls)
+		b.mu.Unlock()
+		if trip {
+			b.trip(g, err)
+			return
+		}
+	}
+	if o == success {
+		if b.failures.Load() != 0 {
+			b.failures.Store(0)
+		}
+		return
+	}
+	if n := b.failures.Add(1); b.cfg.consecutive > 0 && n >= b.cfg.consecutive {
+		b.trip(g, err)
+	}
+}
+
+// probeDone records the result of a probe admitted by a half-open generation.
+func (g *generation) probeDone(err error) {
+	b := g.b
+	o := b.cfg.classify(err)
+	if b.gen.Load() != g {
+		return
+	}
+	g.inflight.Add(-1)
+	switch o {
+	case failure:
+		b.trip(g, err)
+	case success:
+		if g.successes.Add(1) >= b.cfg.successes {
+			_, now := b.cfg.clock()
+			b.transition(g, Closed, nil, now)
+		}
+	}
+}
+
+// trip opens the breaker from generation g, which failed with cause.
+func (b *Breaker) trip(g *generation, cause error) {
+	_, now := b.cfg.clock()
+	b.transition(g, Open, cause, now)
+}
+
+// transition moves the breaker from generation from to a new generation in
+// state to, unless another transition got there first. It returns the
+// current generation either way. Listeners are told after the lock is
+// released.
+func (b *Breaker) transition(from *generation, to State, cause error, now int64) *generation {
+	b.mu.Lock()
+	if cur := b.gen.Load(); cur != from {
+		b.mu.Unlock()
+		return cur
+	}
+	g := b.enter(to, now)
+	b.mu.Unlock()
+	b.notify(from.state, g, cause, now)
+	return g
+}
+
+// enter installs a new generation in state s. b.mu must be held.
+func (b *Breaker) enter(s State, now int64) *generation {
+	g := b.newGen(s, now)
+	switch s {
+	case Open:
+		if b.gen.Load().state == HalfOpen {
+			b.cooldown = min(2*b.cooldown, b.cfg.maxCooldown)
+		}
+		g.until = now + int64(b.cooldown)
+	case Closed:
+		b.cooldown = b.cfg.cooldown
+	}
+	if s != HalfOpen {
+		b.failures.Store(0)
+		if b.win != nil {
+			b.win.reset()
+		}
+	}
+	b.gen.Store(g)
+	return g
+}
+
+func (b *Breaker) notify(from State, g *generation, cause error, now int64) {
+	if from == g.state {
+		return
+	}
+	t := Transition{Key: b.key, From: from, To: g.state, At: b.cfg.at(now), Cause: cause}
+	if b.cfg.onChange != nil {
+		b.cfg.onChange(t)
+	}
+	if b.cfg.store != nil && g.state != HalfOpen && cause != ErrShared {
+		var until time.Time
+		if g.state == Open {
+			until = b.cfg.at(g.until)
+		}
+		// The local breaker works whatever the store says; a Store reports
+		// its own failures (see Store).
+		_ = b.cfg.store.Publish(context.Background(), t, until)
+	}
+}
+
+// State returns the breaker's state. An open breaker whose cooldown has
+// passed reports (and becomes) half-open, as the next Allow would see it.
+func (b *Breaker) State() State {
+	g := b.gen.Load()
+	if g.state == Open {
+		if _, now := b.cfg.clock(); now >= g.until {
+			g = b.transition(g, HalfOpen, nil, now)
+		}
+	}
+	return g.state
+}
+
+// Snapshot returns a point-in-time view of the breaker.
+func (b *Breaker) Snapshot() Snapshot {
+	st := b.State()
+	b.mu.Lock()
+	g := b.gen.Load()
+	s := Snapshot{
+		Key:                 b.key,
+		State:               st,
+		ConsecutiveFailures: int(b.failures.Load()),
+		Cooldown:            b.cooldown,
+	}
+	if b.win != nil {
+		s.WindowCalls, s.WindowFailures = b.win.calls, b.win.failures
+	}
+	b.mu.Unlock()
+	if g.since != never {
+		s.Since = b.cfg.at(g.since)
+	}
+	if g.state == Open {
+		if _, now := b.cfg.clock(); g.until > now {
+			s.RetryAfter = time.Duration(g.until - now)
+		}
+	}
+	return s
+}
+
+// Reset closes the breaker and forgets its failures and cooldown.
+func (b *Breaker) Reset() {
+	_, now := b.cfg.clock()
+	b.mu.Lock()
+	from := b.gen.Load()
+	g := b.enter(Closed, now)
+	b.mu.Unlock()
+	b.notify(from.state, g, nil, now)
+}
+
+// evictable reports whether the breaker is closed with no failure on
+// record, so that dropping it is the same as keeping it.
+func (b *Breaker) evictable() bool {
+	if b.gen.Load().state != Closed || b.failures.Load() != 0 {
+		return false
+	}
+	if b.win == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.win.failures == 0
+}
+
+// Do runs fn if b allows it and records the result. A panic in fn counts
+// as a failure and is re-raised.
+func Do[T any](b *Breaker, fn func() (T, error)) (T, error) {
+	done, err := b.Allow()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			done(errPanicked)
+		}
+	}()
+	v, err := fn()
+	ok = true
+	done(err)
+	return v, err
+}

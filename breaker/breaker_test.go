@@ -1,0 +1,427 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var errBoom = errors.New("boom")
+
+// fakeClock is a manual clock for Settings.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 1, 16, 20, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// call makes one call through b with result err and reports whether b
+// admitted it.
+func call(b *Breaker, err error) bool {
+	done, rerr := b.Allow()
+	if rerr != nil {
+		return false
+	}
+	done(err)
+	return true
+}
+
+func requireOpenError(t *testing.T, b *Breaker, key string, retryAfter time.Duration) {
+	t.Helper()
+	done, err := b.Allow()
+	require.Nil(t, done)
+	require.ErrorIs(t, err, ErrOpen)
+	var oe *OpenError
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, key, oe.Key)
+	assert.Equal(t, retryAfter, oe.RetryAfter)
+}
+
+func TestStateString(t *testing.T) {
+	assert.Equal(t, "closed", Closed.String())
+	assert.Equal(t, "half-open", HalfOpen.String())
+	assert.Equal(t, "open", Open.String())
+	assert.Equal(t, "State(7)", State(7).String())
+}
+
+func TestTripsAfterConsecutiveFailures(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{Now: clk.Now})
+	require.True(t, call(b, errBoom))
+	require.True(t, call(b, errBoom))
+	require.True(t, call(b, nil), "a success resets the count")
+	require.True(t, call(b, errBoom))
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, Closed, b.State())
+	assert.Equal(t, 2, b.Snapshot().ConsecutiveFailures)
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, Open, b.State())
+	requireOpenError(t, b, "", 30*time.Second)
+	clk.Advance(10 * time.Second)
+	requireOpenError(t, b, "", 20*time.Second)
+	s := b.Snapshot()
+	assert.Equal(t, Open, s.State)
+	assert.Equal(t, 20*time.Second, s.RetryAfter)
+	assert.Equal(t, 30*time.Second, s.Cooldown)
+	assert.Equal(t, clk.Now().Add(-10*time.Second), s.Since)
+}
+
+func TestHalfOpen(t *testing.T) {
+	tests := []struct {
+		name     string
+		settings Settings
+		// results of the probes, in order, after the first cooldown
+		probes    []error
+		wantState State
+		wantCool  time.Duration // cooldown of the present open period
+	}{
+		{"one success closes", Settings{}, []error{nil}, Closed, 10 * time.Second},
+		{"failure re-opens with cooldown doubled", Settings{MaxCooldown: time.Minute}, []error{errBoom}, Open, 20 * time.Second},
+		{"doubling is capped", Settings{MaxCooldown: 15 * time.Second}, []error{errBoom}, Open, 15 * time.Second},
+		{"no MaxCooldown: no doubling", Settings{}, []error{errBoom}, Open, 10 * time.Second},
+		{"needs two successes", Settings{SuccessesToClose: 2}, []error{nil}, HalfOpen, 10 * time.Second},
+		{"two successes close", Settings{SuccessesToClose: 2}, []error{nil, nil}, Closed, 10 * time.Second},
+		{"canceled probe is neutral", Settings{}, []error{context.Canceled}, HalfOpen, 10 * time.Second},
+		{"excluded error is a success", Settings{IsFailure: func(err error) bool { return err != errBoom }}, []error{errBoom}, Closed, 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			tt.settings.Now = clk.Now
+			tt.settings.Cooldown = 10 * time.Second
+			tt.settings.ConsecutiveFailures = 1
+			b := New(tt.settings)
+			require.True(t, call(b, errors.New("trip")))
+			require.Equal(t, Open, b.State())
+			clk.Advance(10 * time.Second)
+			for _, err := range tt.probes {
+				require.True(t, call(b, err))
+			}
+			s := b.Snapshot()
+			assert.Equal(t, tt.wantState, s.State)
+			assert.Equal(t, tt.wantCool, s.Cooldown)
+			if tt.wantState == Open {
+				assert.Equal(t, tt.wantCool, s.RetryAfter)
+			}
+		})
+	}
+}
+
+func TestCooldownDoublesOnEachReopenAndResetsOnClose(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{ConsecutiveFailures: 1, Cooldown: time.Second, MaxCooldown: 5 * time.Second, Now: clk.Now})
+	require.True(t, call(b, errBoom))
+	var got []time.Duration
+	for range 4 {
+		d := b.Snapshot().RetryAfter
+		got = append(got, d)
+		clk.Advance(d)
+		require.True(t, call(b, errBoom), "the probe is admitted")
+	}
+	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}, got)
+	clk.Advance(5 * time.Second)
+	require.True(t, call(b, nil))
+	require.Equal(t, Closed, b.State())
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, time.Second, b.Snapshot().RetryAfter, "closing restores the base cooldown")
+}
+
+func TestHalfOpenAdmitsOnlyProbes(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{ConsecutiveFailures: 1, HalfOpenProbes: 2, Cooldown: time.Second, Now: clk.Now})
+	require.True(t, call(b, errBoom))
+	clk.Advance(time.Second)
+
+	var admitted atomic.Int32
+	var dones sync.Map
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			done, err := b.Allow()
+			if err == nil {
+				admitted.Add(1)
+				dones.Store(i, done)
+				return
+			}
+			var oe *OpenError
+			if assert.ErrorAs(t, err, &oe) {
+				assert.Zero(t, oe.RetryAfter, "half-open rejections carry no wait")
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, int32(2), admitted.Load())
+	assert.Equal(t, HalfOpen, b.State())
+	n := 0
+	dones.Range(func(_, v any) bool {
+		n++
+		v.(func(error))(nil)
+		return true
+	})
+	require.Equal(t, 2, n)
+	assert.Equal(t, Closed, b.State())
+}
+
+func TestStuckProbeDoesNotWedgeBreaker(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{ConsecutiveFailures: 1, Cooldown: time.Second, Now: clk.Now})
+	require.True(t, call(b, errBoom))
+	clk.Advance(time.Second)
+	forgotten, err := b.Allow() // a probe whose caller never reports
+	require.NoError(t, err)
+	requireOpenError(t, b, "", 0)
+	clk.Advance(time.Second)
+	done, err := b.Allow()
+	require.NoError(t, err, "after a cooldown a new probe is admitted")
+	done(nil)
+	assert.Equal(t, Closed, b.State())
+	forgotten(errBoom) // late and stale: ignored
+	assert.Equal(t, Closed, b.State())
+	assert.Equal(t, 0, b.Snapshot().ConsecutiveFailures)
+}
+
+func TestStaleResultsAreIgnored(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{Cooldown: time.Second, Now: clk.Now})
+	slow, err := b.Allow() // starts while closed, finishes much later
+	require.NoError(t, err)
+	for range 3 {
+		require.True(t, call(b, errBoom))
+	}
+	require.Equal(t, Open, b.State())
+	slow(nil) // a success from before the trip must not close the breaker
+	assert.Equal(t, Open, b.State())
+
+	clk.Advance(time.Second)
+	require.True(t, call(b, nil))
+	require.Equal(t, Closed, b.State())
+	require.True(t, call(b, errBoom))
+	require.True(t, call(b, errBoom))
+	slow(errBoom) // nor a failure count against the new closed state
+	assert.Equal(t, 2, b.Snapshot().ConsecutiveFailures)
+	assert.Equal(t, Closed, b.State())
+}
+
+func TestNeutralAndExcludedErrors(t *testing.T) {
+	b := New(Settings{IsFailure: func(err error) bool { return !errors.Is(err, errBoom) }})
+	for range 10 {
+		require.True(t, call(b, context.Canceled))
+		require.True(t, call(b, fmt.Errorf("wrapped: %w", context.Canceled)))
+	}
+	assert.Equal(t, Closed, b.State())
+	assert.Equal(t, 0, b.Snapshot().ConsecutiveFailures)
+
+	other := errors.New("other")
+	require.True(t, call(b, other))
+	require.True(t, call(b, other))
+	require.True(t, call(b, context.Canceled))
+	assert.Equal(t, 2, b.Snapshot().ConsecutiveFailures, "canceled neither counts nor resets")
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, 0, b.Snapshot().ConsecutiveFailures, "an excluded error is a success")
+}
+
+func TestFailureRatio(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{FailureRatio: 0.5, Window: 10, MinCalls: 6, Now: clk.Now})
+	for range 4 {
+		require.True(t, call(b, nil))
+	}
+	// Four failures in a row would trip the consecutive rule, which is off
+	// when a ratio is set and ConsecutiveFailures is not.
+	for range 4 {
+		require.True(t, call(b, errBoom))
+	}
+	assert.Equal(t, Open, b.State(), "4 of 8 calls failed")
+
+	b2 := New(Settings{FailureRatio: 0.5, Window: 10, MinCalls: 6, Now: clk.Now})
+	for range 5 {
+		require.True(t, call(b2, errBoom))
+	}
+	assert.Equal(t, Closed, b2.State(), "fewer than MinCalls")
+	s := b2.Snapshot()
+	assert.Equal(t, 5, s.WindowCalls)
+	assert.Equal(t, 5, s.WindowFailures)
+	assert.False(t, b2.evictable())
+
+	b3 := New(Settings{FailureRatio: 0.5, Window: 4, MinCalls: 4, Now: clk.Now})
+	for _, err := range []error{errBoom, nil, nil, nil, errBoom, nil} {
+		require.True(t, call(b3, err))
+	}
+	s = b3.Snapshot()
+	assert.Equal(t, 4, s.WindowCalls)
+	assert.Equal(t, 1, s.WindowFailures, "the oldest failure slid out of the window")
+	require.True(t, call(b3, errBoom))
+	assert.Equal(t, Open, b3.State(), "2 of the last 4")
+}
+
+func TestOnStateChangeRunsWithoutLocks(t *testing.T) {
+	clk := newFakeClock()
+	var got []Transition
+	var b *Breaker
+	b = New(Settings{
+		ConsecutiveFailures: 1,
+		Cooldown:            time.Second,
+		Now:                 clk.Now,
+		OnStateChange: func(tr Transition) {
+			got = append(got, tr)
+			// Calling back into the breaker must not deadlock.
+			_ = b.State()
+			_ = b.Snapshot()
+			if done, err := b.Allow(); err == nil {
+				done(context.Canceled)
+			}
+		},
+	})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		call(b, errBoom)
+		clk.Advance(time.Second)
+		call(b, nil)
+		b.Reset() // already closed: no transition
+		call(b, errBoom)
+		b.Reset()
+	}()
+	select {
+	case <-finished:
+	case <-time.After(5 * time.Second):
+		t.Fatal("deadlock: OnStateChange called with a lock held")
+	}
+	t0 := newFakeClock().Now()
+	want := []Transition{
+		{From: Closed, To: Open, At: t0, Cause: errBoom},
+		{From: Open, To: HalfOpen, At: t0.Add(time.Second)},
+		{From: HalfOpen, To: Closed, At: t0.Add(time.Second)},
+		{From: Closed, To: Open, At: t0.Add(time.Second), Cause: errBoom},
+		{From: Open, To: Closed, At: t0.Add(time.Second)},
+	}
+	assert.Equal(t, want, got)
+}
+
+func TestDo(t *testing.T) {
+	b := New(Settings{ConsecutiveFailures: 2})
+	v, err := Do(b, func() (int, error) { return 42, nil })
+	require.NoError(t, err)
+	assert.Equal(t, 42, v)
+
+	_, err = Do(b, func() (int, error) { return 0, errBoom })
+	require.ErrorIs(t, err, errBoom)
+
+	assert.PanicsWithValue(t, "kaboom", func() {
+		_, _ = Do(b, func() (int, error) { panic("kaboom") })
+	})
+	assert.Equal(t, Open, b.State(), "the panic counted as the second failure")
+
+	_, err = Do(b, func() (int, error) { t.Fatal("must not run"); return 0, nil })
+	require.ErrorIs(t, err, ErrOpen)
+}
+
+func TestPanicIsAFailureEvenWhenExcluded(t *testing.T) {
+	b := New(Settings{ConsecutiveFailures: 1, IsFailure: func(error) bool { return false }})
+	assert.Panics(t, func() {
+		_, _ = Do(b, func() (struct{}, error) { panic(errBoom) })
+	})
+	assert.Equal(t, Open, b.State())
+}
+
+func TestResetClosesAndForgets(t *testing.T) {
+	var got []Transition
+	b := New(Settings{ConsecutiveFailures: 1, MaxCooldown: time.Hour, OnStateChange: func(tr Transition) { got = append(got, tr) }})
+	require.True(t, call(b, errBoom))
+	b.Reset()
+	s := b.Snapshot()
+	assert.Equal(t, Closed, s.State)
+	assert.Equal(t, 30*time.Second, s.Cooldown)
+	assert.Equal(t, 0, s.ConsecutiveFailures)
+	require.Len(t, got, 2)
+	assert.Equal(t, Closed, got[1].To)
+}
+
+func TestCooldownWithRealTimeInBubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(Settings{Cooldown: 30 * time.Second})
+		for range 3 {
+			call(b, errBoom)
+		}
+		time.Sleep(29 * time.Second)
+		requireOpenError(t, b, "", time.Second)
+		time.Sleep(time.Second)
+		assert.Equal(t, HalfOpen, b.State())
+		require.True(t, call(b, nil))
+		assert.Equal(t, Closed, b.State())
+	})
+}
+
+func TestHammer(t *testing.T) {
+	clk := newFakeClock()
+	var transitions atomic.Int64
+	b := New(Settings{
+		ConsecutiveFailures: 3, FailureRatio: 0.6, Window: 16, MinCalls: 8,
+		HalfOpenProbes: 3, SuccessesToClose: 2, Cooldown: time.Millisecond, MaxCooldown: 8 * time.Millisecond,
+		Now: clk.Now, OnStateChange: func(Transition) { transitions.Add(1) },
+	})
+	var inflightHalfOpen, maxHalfOpen atomic.Int32
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 5000 {
+				if i%97 == 0 {
+					clk.Advance(time.Millisecond)
+				}
+				g := b.gen.Load()
+				done, err := b.Allow()
+				if err != nil {
+					require.ErrorIs(t, err, ErrOpen)
+					continue
+				}
+				half := g.state == HalfOpen && b.gen.Load() == g
+				if half {
+					n := inflightHalfOpen.Add(1)
+					for m := maxHalfOpen.Load(); n > m && !maxHalfOpen.CompareAndSwap(m, n); m = maxHalfOpen.Load() {
+					}
+				}
+				var res error
+				switch (i + w) % 5 {
+				case 0, 1:
+					res = errBoom
+				case 2:
+					res = context.Canceled
+				}
+				if half {
+					inflightHalfOpen.Add(-1)
+				}
+				done(res)
+				_ = b.Snapshot()
+			}
+		})
+	}
+	wg.Wait()
+	assert.Positive(t, transitions.Load())
+	assert.LessOrEqual(t, maxHalfOpen.Load(), int32(3)*2, "probes stay bounded")
+	b.Reset()
+	assert.Equal(t, Closed, b.State())
+	assert.True(t, call(b, nil))
+}

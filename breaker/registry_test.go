@@ -1,0 +1,155 @@
+package breaker
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type orgID int
+
+func (o orgID) String() string { return "org-" + strconv.Itoa(int(o)) }
+
+func TestRegistryGet(t *testing.T) {
+	clk := newFakeClock()
+	r := NewRegistry[string](Settings{ConsecutiveFailures: 1, Now: clk.Now})
+	a := r.Get("clinic-a")
+	assert.Same(t, a, r.Get("clinic-a"))
+	b := r.Get("clinic-b")
+	assert.NotSame(t, a, b)
+	assert.Equal(t, 2, r.Len())
+
+	require.True(t, call(a, errBoom))
+	assert.Equal(t, Open, a.State())
+	assert.Equal(t, Closed, b.State(), "tenants are isolated")
+	requireOpenError(t, a, "clinic-a", 30*time.Second)
+
+	snaps := r.Snapshot()
+	require.Len(t, snaps, 2)
+	assert.Equal(t, "clinic-a", snaps[0].Key)
+	assert.Equal(t, Open, snaps[0].State)
+	assert.Equal(t, "clinic-b", snaps[1].Key)
+	assert.Equal(t, Closed, snaps[1].State)
+}
+
+func TestRegistryKeyNames(t *testing.T) {
+	ints := NewRegistry[int](Settings{})
+	assert.Equal(t, "42", ints.Get(42).Snapshot().Key)
+	orgs := NewRegistry[orgID](Settings{})
+	assert.Equal(t, "org-7", orgs.Get(7).Snapshot().Key)
+	type pair struct{ org, vendor string }
+	pairs := NewRegistry[pair](Settings{})
+	assert.Equal(t, "{a twilio}", pairs.Get(pair{"a", "twilio"}).Snapshot().Key)
+}
+
+func TestRegistryIdleEviction(t *testing.T) {
+	clk := newFakeClock()
+	r := NewRegistry[string](Settings{Now: clk.Now, Cooldown: time.Hour}, WithIdleTTL(10*time.Minute))
+	idle := r.Get("idle")
+	failing := r.Get("failing")
+	require.True(t, call(failing, errBoom))
+	open := r.Get("open")
+	for range 3 {
+		require.True(t, call(open, errBoom))
+	}
+	busy := r.Get("busy")
+
+	for _, step := range []string{"n1", "n2", "n3"} {
+		clk.Advance(5 * time.Minute)
+		assert.Same(t, busy, r.Get("busy"))
+		r.Get(step) // inserting a new key is what sweeps
+	}
+	// 15 minutes on: "idle" was unused for more than the TTL.
+	assert.Equal(t, 6, r.Len())
+	assert.NotSame(t, idle, r.Get("idle"), "the idle breaker was dropped and is created anew")
+	assert.Same(t, failing, r.Get("failing"), "a breaker with a failure on record is kept")
+	assert.Same(t, open, r.Get("open"), "an open breaker is kept")
+	assert.Same(t, busy, r.Get("busy"))
+	assert.Equal(t, Open, open.State())
+}
+
+func TestRegistryMaxKeys(t *testing.T) {
+	r := NewRegistry[int](Settings{}, WithMaxKeys(1000))
+	protected := make([]*Breaker, 10)
+	for i := range protected {
+		protected[i] = r.Get(-i - 1)
+		for range 3 {
+			require.True(t, call(protected[i], errBoom))
+		}
+	}
+	maxLen := 0
+	for i := range 100_000 {
+		r.Get(i)
+		maxLen = max(maxLen, r.Len())
+	}
+	assert.LessOrEqual(t, maxLen, 1000)
+	assert.Greater(t, r.Len(), 100, "recent keys are still tracked")
+	for i, b := range protected {
+		assert.Same(t, b, r.Get(-i-1))
+		assert.Equal(t, Open, b.State())
+	}
+}
+
+func TestRegistryKeepsRecentlyUsedWhenFull(t *testing.T) {
+	r := NewRegistry[int](Settings{}, WithMaxKeys(100))
+	hot := r.Get(-1)
+	for i := range 10_000 {
+		r.Get(i)
+		if i%10 == 0 {
+			assert.Same(t, hot, r.Get(-1), "used more often than the registry sweeps: never evicted (i=%d)", i)
+		}
+	}
+}
+
+func TestRegistryNeverEvictsOpenBreakers(t *testing.T) {
+	r := NewRegistry[int](Settings{ConsecutiveFailures: 1}, WithMaxKeys(100))
+	for i := range 100 {
+		require.True(t, call(r.Get(i), errBoom))
+	}
+	for i := 100; i < 1100; i++ {
+		r.Get(i)
+	}
+	assert.LessOrEqual(t, r.Len(), 101, "only the newest unprotected key beyond the maximum")
+	for i := range 100 {
+		assert.Equal(t, Open, r.Get(i).State(), "key %d", i)
+	}
+}
+
+func TestStoreSharesOpenCircuits(t *testing.T) {
+	clk := newFakeClock()
+	store := &MemoryStore{}
+	var seenB []Transition
+	a := NewRegistry[string](Settings{ConsecutiveFailures: 1, Cooldown: time.Minute, Now: clk.Now, Store: store})
+	b := NewRegistry[string](Settings{ConsecutiveFailures: 1, Cooldown: time.Minute, Now: clk.Now, Store: store,
+		OnStateChange: func(tr Transition) { seenB = append(seenB, tr) }})
+	ctx := context.Background()
+
+	require.NoError(t, b.Sync(ctx, "clinic"))
+	assert.Equal(t, Closed, b.Get("clinic").State(), "nothing published yet")
+
+	require.True(t, call(a.Get("clinic"), errBoom))
+	clk.Advance(10 * time.Second)
+	require.NoError(t, b.Sync(ctx, "clinic"))
+	requireOpenError(t, b.Get("clinic"), "clinic", 50*time.Second)
+	require.Len(t, seenB, 1)
+	assert.ErrorIs(t, seenB[0].Cause, ErrShared)
+	assert.Equal(t, Open, seenB[0].To)
+
+	require.NoError(t, b.Sync(ctx, "clinic"))
+	assert.Len(t, seenB, 1, "syncing again changes nothing")
+	require.NoError(t, b.Sync(ctx, "other"))
+	assert.Equal(t, Closed, b.Get("other").State())
+
+	clk.Advance(50 * time.Second)
+	require.True(t, call(a.Get("clinic"), nil))
+	until, err := store.OpenUntil(ctx, "clinic")
+	require.NoError(t, err)
+	assert.True(t, until.IsZero(), "closing is published")
+
+	n := New(Settings{})
+	assert.NoError(t, n.Sync(ctx), "no store: nothing to do")
+}
