@@ -214,4 +214,3 @@ func BenchmarkRegistryChurn(b *testing.B) {
 		}
 	}
 }
-
