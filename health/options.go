@@ -1,0 +1,79 @@
+package health
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+const (
+	defaultCacheTTL = time.Second
+	defaultTimeout  = 2 * time.Second
+)
+
+// Option configures an Aggregator.
+type Option func(*config)
+
+type config struct {
+	cacheTTL       time.Duration
+	defaultTimeout time.Duration
+	now            func() time.Time
+	onChange       func(old, new Report)
+	showDetails    func(*http.Request) bool
+	logger         *slog.Logger
+}
+
+func newConfig(opts []Option) config {
+	c := config{cacheTTL: defaultCacheTTL, defaultTimeout: defaultTimeout, now: time.Now}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.defaultTimeout <= 0 {
+		c.defaultTimeout = defaultTimeout
+	}
+	if c.cacheTTL < 0 {
+		c.cacheTTL = 0
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c
+}
+
+// WithCacheTTL sets how long a report is reused (default 1s). Zero disables
+// the cache; concurrent callers still share one run.
+func WithCacheTTL(d time.Duration) Option { return func(c *config) { c.cacheTTL = d } }
+
+// WithDefaultTimeout sets the timeout of checks whose Timeout is zero
+// (default 2s; zero or negative keeps the default).
+func WithDefaultTimeout(d time.Duration) Option {
+	return func(c *config) { c.defaultTimeout = d }
+}
+
+// WithClock sets the clock used for timestamps, elapsed times and cache
+// expiry (nil: time.Now). Check timeouts always use the time package.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// OnChange registers fn to be called when the overall status of a fresh
+// report differs from the previous one, for alerting. The first report
+// counts as a change from the zero Report (whose Status is ""). Calls are
+// serialized, in the order of the reports, and made by the goroutine that
+// ran the checks after new has been handed to the callers of Run; keep fn
+// fast or hand the work off.
+func OnChange(fn func(old, new Report)) Option { return func(c *config) { c.onChange = fn } }
+
+// WithDetails makes ServeHTTP include Result details only for requests for
+// which show returns true, e.g. authenticated ones (details help attackers).
+// A nil show shows details to every request. The query ?verbose=0 hides
+// details in any case.
+func WithDetails(show func(r *http.Request) bool) Option {
+	return func(c *config) { c.showDetails = show }
+}
+
+// WithoutDetails makes ServeHTTP never include Result details.
+func WithoutDetails() Option {
+	return WithDetails(func(*http.Request) bool { return false })
+}
+
+// WithLogger logs status changes and panicking checks to l (nil: no logging).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }

@@ -1,0 +1,44 @@
+package health
+
+import (
+	"context"
+	"database/sql"
+)
+
+// SQL returns a Check named name that pings db within the check's timeout
+// and reports the pool's statistics in details: openConnections, inUse,
+// idle, maxOpenConnections, waitCount and waitDurationMs. A failed ping is
+// a failure with the driver's error as message.
+func SQL(name string, db *sql.DB, opts ...CheckOption) Check {
+	cfg := newCheckConfig(opts)
+	rec := cfg.recommendation
+	if rec == "" {
+		rec = name + " is unreachable: check the database server and the connection settings"
+	}
+	return Check{
+		Name:     name,
+		Timeout:  cfg.timeout,
+		Critical: cfg.critical,
+		Func: func(ctx context.Context) Result {
+			err := db.PingContext(ctx)
+			st := db.Stats()
+			details := map[string]any{
+				"openConnections":    st.OpenConnections,
+				"inUse":              st.InUse,
+				"idle":               st.Idle,
+				"maxOpenConnections": st.MaxOpenConnections,
+				"waitCount":          st.WaitCount,
+				"waitDurationMs":     st.WaitDuration.Milliseconds(),
+			}
+			if err != nil {
+				return Result{
+					Status:         Critical,
+					Message:        "database ping failed: " + err.Error(),
+					Details:        details,
+					Recommendation: rec,
+				}
+			}
+			return Result{Status: Healthy, Message: "database connection active", Details: details}
+		},
+	}
+}
