@@ -86,7 +86,8 @@ func TestSQLClosedDatabase(t *testing.T) {
 		r := health.New([]health.Check{health.SQL("Database", db, tt.opts...)}).Run(t.Context())
 		assert.Equal(t, tt.want, r.Status)
 		res := r.Integrations[0]
-		assert.Equal(t, "database ping failed: sql: database is closed", res.Message)
+		assert.Equal(t, "database ping failed", res.Message, "no driver detail in the message")
+		assert.Equal(t, "sql: database is closed", res.Details["error"])
 		assert.NotEmpty(t, res.Recommendation)
 		assert.Contains(t, res.Details, "openConnections")
 	}

@@ -49,6 +49,7 @@ func TestSQLUnreachablePostgres(t *testing.T) {
 	t.Cleanup(func() { _ = db.Close() })
 	r := health.New([]health.Check{health.SQL("Database", db, health.AsCritical(), health.WithTimeout(time.Second))}).Run(t.Context())
 	assert.Equal(t, health.Critical, r.Status)
-	assert.Contains(t, r.Integrations[0].Message, "database ping failed: ")
+	assert.Equal(t, "database ping failed", r.Integrations[0].Message, "the host stays out of the message")
+	assert.Contains(t, r.Integrations[0].Details["error"], "127.0.0.1")
 	assert.Equal(t, 0, r.Integrations[0].Details["openConnections"])
 }
