@@ -1,0 +1,47 @@
+// Package safecall wraps an outbound call (a Google Calendar insert, a Twilio
+// send, a plain HTTP request) so that it classifies its failures, retries the
+// ones worth retrying, goes through a circuit breaker and ends with an error
+// that can be logged, measured and read aloud.
+//
+//	ev, err := safecall.Call(ctx, "gcal.book", func(ctx context.Context) (*calendar.Event, error) {
+//		return svc.Events.Insert("primary", e).Context(ctx).Do()
+//	}, safecall.WithBreaker(breakers.Get(orgID)))
+//	if err != nil {
+//		agent.Say(safecall.UserMessage(err))
+//	}
+//
+// # Classes
+//
+// Every failure gets a [Class] from [Classify] (or the classifier given with
+// [WithClassifier]): [Network], [Auth], [RateLimit], [Temporary], [Permanent],
+// [CircuitOpen], [Canceled], or [Unknown] when nothing is known.
+//
+// # Default policy
+//
+// Up to 3 retries after the first attempt (4 attempts in all).
+// [Temporary], [RateLimit] and [Unknown] failures wait 1s, 2s, 4s (doubling
+// up to 10s) with ±20% jitter; [WithJitter](0) makes the waits exact.
+// A [Network] failure is retried at once the first time, then with the same
+// backoff. A Retry-After hint from the error replaces the backoff wait and is
+// capped by [WithMaxWait] (30s by default). A wait that would end after the
+// context's deadline is not started: the call fails at once with the last
+// error. [Auth] is retried only with [WithTokenRefresh]: one refresh, one
+// more attempt. [Permanent], [CircuitOpen] and [Canceled] are never retried.
+// A call marked [WithIdempotent](false) is retried only when the failure
+// proves the request was not processed (connection refused, DNS failure,
+// 401/403, 429).
+//
+// # Breaker
+//
+// With [WithBreaker] every attempt asks the breaker first. A rejection ends
+// the call at once with class [CircuitOpen] and the breaker's RetryAfter.
+// A [Permanent] failure is reported to the breaker as a success (the
+// dependency answered; one caller's bad input must not open the circuit for
+// everyone) and [Canceled] as context.Canceled, which breakers treat as
+// neutral. A panic in the wrapped function is recorded as a failure and then
+// continues to unwind.
+//
+// The backoff is computed with github.com/cenkalti/backoff/v4, created only
+// after a first failure; its types never appear in this package's API.
+// A call that succeeds at once allocates nothing.
+package safecall
