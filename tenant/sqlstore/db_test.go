@@ -1,0 +1,127 @@
+package sqlstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/voxanne/resilience/tenant/sqlstore"
+)
+
+const (
+	postgresURLEnv     = "RESILIENCE_TEST_POSTGRES_URL"
+	requireServersEnv  = "RESILIENCE_TEST_REQUIRE_SERVERS"
+	postgresSkipReason = "set " + postgresURLEnv + " to run against PostgreSQL"
+)
+
+// forEachDB runs fn as the subtests "sqlite" and "postgres", each on a fresh,
+// empty database.
+func forEachDB(t *testing.T, fn func(t *testing.T, db *sql.DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, openSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, openPostgres(t).db) })
+}
+
+// openSQLite opens a new SQLite file database under t.TempDir, set up for
+// concurrent writers.
+func openSQLite(t *testing.T) *sql.DB {
+	t.Helper()
+	dsn := "file:" + filepath.Join(t.TempDir(), "tenant.db") +
+		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// pgDB is a PostgreSQL database confined to a schema of its own.
+type pgDB struct {
+	db     *sql.DB
+	schema string // first and only schema of the search_path
+	url    string // connection string with that search_path
+}
+
+// openPostgres connects to RESILIENCE_TEST_POSTGRES_URL with the search_path
+// set to a new schema, dropped when the test ends. It skips the test when the
+// variable is unset, or fails it when RESILIENCE_TEST_REQUIRE_SERVERS=1.
+// Notices (RAISE WARNING) go to onNotice when given.
+func openPostgres(t *testing.T, onNotice ...func(*pgconn.Notice)) *pgDB {
+	t.Helper()
+	base := os.Getenv(postgresURLEnv)
+	if base == "" {
+		if os.Getenv(requireServersEnv) == "1" {
+			t.Fatal(postgresURLEnv + " is unset and " + requireServersEnv + "=1")
+		}
+		t.Skip(postgresSkipReason)
+	}
+	ctx := context.Background()
+
+	admin, err := sql.Open("pgx", base)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close() })
+	schema := "t_" + randomHex(t, 8)
+	_, err = admin.ExecContext(ctx, "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+
+	cfg, err := pgx.ParseConfig(u.String())
+	require.NoError(t, err)
+	if len(onNotice) > 0 {
+		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+			for _, f := range onNotice {
+				f(n)
+			}
+		}
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(20)
+	t.Cleanup(func() { _ = db.Close() }) // runs before the schema is dropped
+	return &pgDB{db: db, schema: schema, url: u.String()}
+}
+
+// newStore returns a migrated Store on db.
+func newStore(t *testing.T, db *sql.DB, opts ...sqlstore.Option) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.New(db, opts...)
+	require.NoError(t, err)
+	require.NoError(t, s.Migrate(t.Context()))
+	return s
+}
+
+// count returns the number of rows of a table.
+func count(t *testing.T, db *sql.DB, table string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, db.QueryRowContext(t.Context(), "SELECT count(*) FROM "+table).Scan(&n))
+	return n
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,247 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/voxanne/resilience/tenant"
+	"github.com/voxanne/resilience/tenant/sqlstore"
+)
+
+// supabase is a PostgreSQL test database with a minimal Supabase auth.users
+// table, in a schema of its own outside the search_path as on Supabase, and
+// the store's tables migrated, with the signup trigger installed.
+type supabase struct {
+	*pgDB
+	store      *sqlstore.Store
+	usersTable string
+
+	mu      sync.Mutex
+	notices []string
+}
+
+func newSupabase(t *testing.T) *supabase {
+	t.Helper()
+	sb := &supabase{}
+	sb.pgDB = openPostgres(t, func(n *pgconn.Notice) {
+		if n.Severity == "WARNING" {
+			sb.mu.Lock()
+			sb.notices = append(sb.notices, n.Message)
+			sb.mu.Unlock()
+		}
+	})
+	ctx := t.Context()
+	auth := sb.schema + "_auth"
+	sb.usersTable = auth + ".users"
+	_, err := sb.db.ExecContext(ctx, `CREATE SCHEMA `+auth+`;
+		CREATE TABLE `+sb.usersTable+` (
+			id                uuid PRIMARY KEY,
+			email             text,
+			raw_app_meta_data jsonb DEFAULT '{}'::jsonb)`)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := sb.db.ExecContext(context.Background(), "DROP SCHEMA "+auth+" CASCADE")
+		if err != nil {
+			t.Errorf("drop schema %s: %v", auth, err)
+		}
+	})
+	sb.store = newStore(t, sb.db)
+	require.NoError(t, sb.store.InstallSignupTrigger(ctx, sb.usersTable))
+	return sb
+}
+
+// warnings returns the WARNING notices received so far.
+func (sb *supabase) warnings() []string {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return slices.Clone(sb.notices)
+}
+
+// signup inserts a user as Supabase Auth does and returns its id and
+// raw_app_meta_data.
+func (sb *supabase) signup(t *testing.T, email string) (id string, meta map[string]any) {
+	t.Helper()
+	id = "00000000-0000-4000-8000-" + randomHex(t, 6)
+	var raw []byte
+	err := sb.db.QueryRowContext(t.Context(),
+		`INSERT INTO `+sb.usersTable+` (id, email) VALUES ($1, $2) RETURNING id`, id, email).Scan(&id)
+	require.NoError(t, err, "signup must succeed")
+	require.NoError(t, sb.db.QueryRowContext(t.Context(),
+		`SELECT raw_app_meta_data FROM `+sb.usersTable+` WHERE id = $1`, id).Scan(&raw))
+	require.NoError(t, json.Unmarshal(raw, &meta))
+	return id, meta
+}
+
+func TestSignupTriggerCreatesOrganization(t *testing.T) {
+	sb := newSupabase(t)
+	ctx := t.Context()
+
+	id, meta := sb.signup(t, "alice@clinic.com")
+
+	orgID, ok := meta["org_id"].(string)
+	require.True(t, ok, "raw_app_meta_data = %v", meta)
+	got, err := sb.store.OrgForUser(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, orgID, got)
+
+	var name string
+	require.NoError(t, sb.db.QueryRowContext(ctx,
+		`SELECT name FROM organizations WHERE id = $1`, orgID).Scan(&name))
+	assert.Equal(t, sqlstore.DefaultOrgName(tenant.Info{UserID: id, Email: "alice@clinic.com"}), name)
+
+	var actor, action, via string
+	require.NoError(t, sb.db.QueryRowContext(ctx,
+		`SELECT actor, action, details->>'via' FROM audit_log WHERE org_id = $1`, orgID).Scan(&actor, &action, &via))
+	assert.Equal(t, id, actor)
+	assert.Equal(t, sqlstore.AuditOrgCreated, action)
+	assert.Equal(t, "signup_trigger", via)
+
+	// Provision finds what the trigger made.
+	again, err := sb.store.Provision(ctx, tenant.Info{UserID: id})
+	require.NoError(t, err)
+	assert.Equal(t, orgID, again)
+
+	// Metadata already there is kept.
+	var raw []byte
+	id2 := "00000000-0000-4000-8000-" + randomHex(t, 6)
+	require.NoError(t, sb.db.QueryRowContext(ctx,
+		`INSERT INTO `+sb.usersTable+` (id, email, raw_app_meta_data)
+		 VALUES ($1, NULL, '{"provider":"email"}') RETURNING id`, id2).Scan(&id2))
+	require.NoError(t, sb.db.QueryRowContext(ctx,
+		`SELECT raw_app_meta_data FROM `+sb.usersTable+` WHERE id = $1`, id2).Scan(&raw))
+	var meta2 map[string]any
+	require.NoError(t, json.Unmarshal(raw, &meta2))
+	assert.Equal(t, "email", meta2["provider"])
+	assert.NotEmpty(t, meta2["org_id"])
+
+	assert.Equal(t, 2, count(t, sb.db, "organizations"))
+	assert.Equal(t, 2, count(t, sb.db, "profiles"))
+	assert.Equal(t, 2, count(t, sb.db, "audit_log"))
+	assert.Empty(t, sb.warnings())
+}
+
+func TestSignupTriggerFailureDoesNotBlockSignup(t *testing.T) {
+	tests := []struct {
+		name     string
+		sabotage string
+	}{
+		{"organizations rejects inserts", `ALTER TABLE organizations ADD CONSTRAINT no_new_orgs CHECK (false) NOT VALID`},
+		{"audit_log dropped", `DROP TABLE audit_log`},
+		{"organizations dropped", `DROP TABLE organizations CASCADE`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sb := newSupabase(t)
+			_, err := sb.db.ExecContext(t.Context(), tt.sabotage)
+			require.NoError(t, err)
+
+			id, meta := sb.signup(t, "bob@clinic.com")
+
+			assert.NotContains(t, meta, "org_id")
+			warnings := strings.Join(sb.warnings(), "\n")
+			assert.Contains(t, warnings, "auto_org_on_signup: no organization for user "+id)
+			assert.Equal(t, 0, count(t, sb.db, "profiles"), "the trigger's partial work is rolled back")
+			var users int
+			require.NoError(t, sb.db.QueryRowContext(t.Context(), `SELECT count(*) FROM `+sb.usersTable).Scan(&users))
+			assert.Equal(t, 1, users)
+		})
+	}
+}
+
+func TestInstallSignupTrigger(t *testing.T) {
+	t.Run("reinstall keeps one trigger", func(t *testing.T) {
+		sb := newSupabase(t)
+		require.NoError(t, sb.store.InstallSignupTrigger(t.Context(), sb.usersTable))
+		sb.signup(t, "carol@clinic.com")
+		assert.Equal(t, 1, count(t, sb.db, "organizations"))
+	})
+	t.Run("before Migrate", func(t *testing.T) {
+		pg := openPostgres(t)
+		s, err := sqlstore.New(pg.db)
+		require.NoError(t, err)
+		_, err = pg.db.ExecContext(t.Context(), `CREATE TABLE users (id uuid PRIMARY KEY, raw_app_meta_data jsonb)`)
+		require.NoError(t, err)
+		err = s.InstallSignupTrigger(t.Context(), pg.schema+".users")
+		require.ErrorContains(t, err, "run Migrate first")
+	})
+	t.Run("no users table", func(t *testing.T) {
+		pg := openPostgres(t)
+		s := newStore(t, pg.db)
+		err := s.InstallSignupTrigger(t.Context(), "") // auth.users
+		if err == nil {
+			t.Skip("this database has a real auth.users")
+		}
+		require.ErrorContains(t, err, "no users table auth.users")
+	})
+	t.Run("search_path pinned", func(t *testing.T) {
+		sb := newSupabase(t)
+		var config string
+		require.NoError(t, sb.db.QueryRowContext(t.Context(),
+			`SELECT array_to_string(proconfig, '|') FROM pg_proc WHERE oid = 'auto_org_on_signup'::regproc`).
+			Scan(&config))
+		assert.Equal(t, "search_path="+sb.schema+", pg_catalog, pg_temp", config)
+
+		// Supabase Auth inserts with its own search_path: the trigger still
+		// finds the tables.
+		u, err := url.Parse(sb.url)
+		require.NoError(t, err)
+		q := u.Query()
+		q.Set("search_path", sb.schema+"_auth")
+		u.RawQuery = q.Encode()
+		gotrue, err := sql.Open("pgx", u.String())
+		require.NoError(t, err)
+		defer gotrue.Close()
+		_, err = gotrue.ExecContext(t.Context(),
+			`INSERT INTO users (id, email) VALUES ('00000000-0000-4000-8000-000000000001', 'dan@clinic.com')`)
+		require.NoError(t, err)
+		org, err := sb.store.OrgForUser(t.Context(), "00000000-0000-4000-8000-000000000001")
+		require.NoError(t, err)
+		assert.NotEmpty(t, org)
+		assert.Empty(t, sb.warnings())
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		s := newStore(t, openSQLite(t))
+		err := s.InstallSignupTrigger(t.Context(), "")
+		require.True(t, errors.Is(err, errors.ErrUnsupported), "%v", err)
+	})
+	t.Run("sql text", func(t *testing.T) {
+		sqlText := sqlstore.SupabaseSignupTrigger()
+		assert.Contains(t, sqlText, "SECURITY DEFINER")
+		assert.Contains(t, sqlText, "EXCEPTION WHEN others THEN")
+		assert.Contains(t, sqlText, "AFTER INSERT ON")
+	})
+}
+
+// TestSignupThenStaleToken follows a Supabase user: the trigger gives them
+// an organisation at signup, their first token (issued before) has no org
+// claim, and the middleware finds the trigger's organisation without
+// provisioning another.
+func TestSignupThenStaleToken(t *testing.T) {
+	sb := newSupabase(t)
+	id, meta := sb.signup(t, "erin@clinic.com")
+	store := &countingStore{Store: sb.store}
+	h := tenantServer(store)
+
+	code, body := get(t, h, token(t, id, "erin@clinic.com", ""))
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, map[string]string{"user": id, "org": meta["org_id"].(string), "source": "directory"}, body)
+
+	code, body = get(t, h, token(t, id, "erin@clinic.com", meta["org_id"].(string)))
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "claim", body["source"])
+
+	assert.EqualValues(t, 0, store.provisions.Load())
+	assert.Equal(t, 1, count(t, sb.db, "organizations"))
+}
