@@ -175,7 +175,8 @@ func requireRefused(t *testing.T, w *httptest.ResponseRecorder, status int, code
 	}
 }
 
-// directory is an in-memory Directory counting its lookups.
+// directory is an in-memory Directory counting its lookups. Like a database
+// driver, it gives up when its context is done.
 type directory struct {
 	mu    sync.Mutex
 	orgs  map[string]string
@@ -195,7 +196,11 @@ func newDirectory(orgs map[string]string) *directory {
 func (d *directory) OrgForUser(ctx context.Context, user string) (string, error) {
 	d.calls.Add(1)
 	if d.delay > 0 {
-		time.Sleep(d.delay)
+		select {
+		case <-time.After(d.delay):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
 	}
 	if d.panic {
 		panic("directory exploded")

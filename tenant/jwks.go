@@ -41,8 +41,9 @@ func WithHTTPClient(c *http.Client) VerifyOption {
 }
 
 // WithRefreshInterval sets the least time between two fetches of the key
-// set (default DefaultRefreshInterval). Tokens naming an unknown kid within
-// that time are refused without a fetch. Ignored by HS256 and StaticJWKS.
+// set (default DefaultRefreshInterval; 5s after a failed fetch, if less).
+// Tokens naming an unknown kid within that time are refused without a
+// fetch. Ignored by HS256 and StaticJWKS.
 func WithRefreshInterval(d time.Duration) VerifyOption {
 	return func(cfg *verifyConfig) { cfg.minRefresh = max(d, 0) }
 }
@@ -72,6 +73,8 @@ func asymmetricMethods() []string {
 // WithKeySetTTL. If the set cannot be fetched and no keys are
 // known, Verify returns an *UnavailableError (Middleware answers 503).
 // It fails on an invalid URL or a WithOrgClaim path into user_metadata.
+// Plain http is accepted for local and in-cluster key servers; anywhere
+// else use https, or whoever is on the path can serve their own keys.
 func JWKS(rawURL string, opts ...VerifyOption) (Verifier, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {

@@ -1,10 +1,12 @@
 package tenant_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -267,5 +269,67 @@ func TestStaticJWKS(t *testing.T) {
 		require.NoError(t, err)
 		_, err = v.Verify(t.Context(), sign(t, jwt.SigningMethodRS256, "zzz", validClaims(), k.rsa))
 		require.ErrorIs(t, err, tenant.ErrUnknownKey)
+	})
+}
+
+// TestUnavailableVerifierRetryAfter: WithRetryAfter applies to every 503,
+// the key set's included, unless the error names its own wait.
+func TestUnavailableVerifierRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &jwksServer{status: http.StatusBadGateway}
+		v, err := tenant.JWKS("https://auth.example/jwks.json", tenant.WithHTTPClient(&http.Client{Transport: inMemory{srv}}))
+		require.NoError(t, err)
+		token := sign(t, jwt.SigningMethodES256, "ec-1", validClaims(), testKeys().ec)
+		h := tenant.Middleware(v, tenant.WithRetryAfter(30*time.Second))(&recorder{})
+		for range 2 { // the first fetch fails, then its error is kept
+			w := do(h, bearer(token))
+			requireRefused(t, w, http.StatusServiceUnavailable, tenant.CodeUnavailable)
+			require.Equal(t, "30", w.Header().Get("Retry-After"))
+		}
+	})
+
+	own := verifierFunc(func(context.Context, string) (tenant.Claims, error) {
+		return tenant.Claims{}, &tenant.UnavailableError{Op: "jwks", Err: errors.New("down"), After: 2 * time.Minute}
+	})
+	w := do(tenant.Middleware(own, tenant.WithRetryAfter(30*time.Second))(&recorder{}), bearer("x"))
+	require.Equal(t, "120", w.Header().Get("Retry-After"))
+}
+
+// slowTransport answers after delay, or fails when the request's context is
+// done first, as a real transport does.
+type slowTransport struct {
+	inMemory
+	delay time.Duration
+}
+
+func (s slowTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	select {
+	case <-time.After(s.delay):
+		return s.inMemory.RoundTrip(r)
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+}
+
+func TestJWKSCallerGivingUpDoesNotFailOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := testKeys()
+		srv := &jwksServer{doc: jwkSet(ecJWK("ec-1", &k.ec.PublicKey))}
+		v, err := tenant.JWKS("https://auth.example/jwks.json",
+			tenant.WithHTTPClient(&http.Client{Transport: slowTransport{inMemory{srv}, time.Second}}))
+		require.NoError(t, err)
+		token := sign(t, jwt.SigningMethodES256, "ec-1", validClaims(), k.ec)
+
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		var impatient, patient error
+		var wg sync.WaitGroup
+		wg.Go(func() { _, impatient = v.Verify(ctx, token) })
+		synctest.Wait()
+		wg.Go(func() { _, patient = v.Verify(t.Context(), token) })
+		wg.Wait()
+		require.ErrorIs(t, impatient, tenant.ErrUnavailable)
+		require.NoError(t, patient)
+		require.Equal(t, int32(1), srv.fetches.Load())
 	})
 }

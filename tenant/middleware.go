@@ -83,7 +83,7 @@ func (a *authenticator) authenticate(r *http.Request) (Info, error) {
 	ctx := r.Context()
 	claims, err := a.verifier.Verify(ctx, token)
 	if err != nil {
-		return Info{}, verifyError(err)
+		return Info{}, a.verifyError(err)
 	}
 	if claims.Subject == "" { // a custom Verifier may not check it
 		return Info{}, tokenError(ErrTokenClaimMissing, errors.New("sub claim is required"))
@@ -97,9 +97,20 @@ func (a *authenticator) authenticate(r *http.Request) (Info, error) {
 }
 
 // verifyError keeps *TokenError and *UnavailableError and makes any other
-// Verifier error a refused token.
-func verifyError(err error) error {
-	if errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrUnavailable) {
+// Verifier error a refused token. An *UnavailableError that suggests no wait
+// gets WithRetryAfter's, on a copy: the verifier may return the same error
+// to concurrent requests.
+func (a *authenticator) verifyError(err error) error {
+	if errors.Is(err, ErrInvalidToken) {
+		return err
+	}
+	if errors.Is(err, ErrUnavailable) {
+		var ue *UnavailableError
+		if errors.As(err, &ue) && ue.After <= 0 {
+			c := *ue
+			c.After = a.resolver.retryAfter
+			return &c
+		}
 		return err
 	}
 	return tokenError(ErrInvalidToken, err)

@@ -91,6 +91,8 @@ func WithCacheSize(n int) Option {
 
 // WithCookie makes Middleware also read the token from the cookie name when
 // the request has no Authorization header. The cookie holds the raw JWT.
+// Browsers send cookies with cross-site requests too: protect the routes
+// that change state from CSRF (SameSite cookies, a CSRF token).
 func WithCookie(name string) Option {
 	return func(c *config) { c.cookie = name }
 }
@@ -116,7 +118,8 @@ func WithMaxTokenSize(n int) Option {
 	return func(c *config) { c.maxToken = n }
 }
 
-// WithRetryAfter sets the Retry-After of 503 answers (default 5s).
+// WithRetryAfter sets the Retry-After of 503 answers (default 5s), unless
+// the error names its own wait (UnavailableError.After).
 func WithRetryAfter(d time.Duration) Option {
 	return func(c *config) { c.retryAfter = d }
 }

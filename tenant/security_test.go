@@ -1,6 +1,9 @@
 package tenant_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -16,10 +19,18 @@ import (
 	"github.com/voxanne/resilience/tenant"
 )
 
-// TestSecurity is the table of tokens and requests that must be refused
-// with 401 before reaching the handler.
+// TestSecurity is the table of forged, broken and untrusted requests of
+// issue 5. None may reach the handler. Bad tokens get 401. A valid token
+// whose only org is in a place the user controls (user_metadata, a header,
+// the query, the body) is not a bad token: that org is ignored, so the
+// request is a valid token without an org, which, with nothing to resolve it
+// (no Directory, no Provisioner), gets 403 no_organization. With a
+// Directory, such a request gets the Directory's org, never the forged one
+// (TestOrgNeverFromUntrustedPlaces).
 func TestSecurity(t *testing.T) {
 	k := testKeys()
+	attacker, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
 	hs := tenant.HS256([]byte(testSecret), tenant.WithIssuer("https://example.supabase.co/auth/v1"))
 	rs, err := tenant.StaticJWKS(jwkSet(rsaJWK("rsa-1", &k.rsa.PublicKey), ecJWK("ec-1", &k.ec.PublicKey)))
 	require.NoError(t, err)
@@ -33,12 +44,28 @@ func TestSecurity(t *testing.T) {
 	evil := claimsWith(func(c jwt.MapClaims) { c["app_metadata"] = map[string]any{"org_id": "org-evil"} })
 	evilPayload, err := jwt.NewWithClaims(jwt.SigningMethodHS256, evil).SigningString()
 	require.NoError(t, err)
+	// withClaims is a request whose HS256 token has validClaims changed by edit.
+	withClaims := func(edit func(jwt.MapClaims)) func(*testing.T) *http.Request {
+		return func(t *testing.T) *http.Request { return bearer(signHS(t, claimsWith(edit), testSecret)) }
+	}
+	signedWithHeader := func(t *testing.T, header map[string]any) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, validClaims())
+		for name, v := range header {
+			tok.Header[name] = v
+		}
+		s, err := tok.SignedString(attacker)
+		require.NoError(t, err)
+		return s
+	}
 
 	tests := []struct {
 		name     string
 		verifier tenant.Verifier
 		req      func(t *testing.T) *http.Request
-		reason   error // the reason as seen by Verify; nil when Verify is not reached
+		reason   error // why Middleware refuses the request (errors.Is)
+		// status is 0 for 401, with the code that follows from reason, or
+		// 403, with no_organization.
+		status int
 	}{
 		{
 			name:     "alg none",
@@ -57,7 +84,7 @@ func TestSecurity(t *testing.T) {
 			reason: tenant.ErrTokenSignature,
 		},
 		{
-			name:     "HS256 signed with the RS256 verifier's public key",
+			name:     "HS256 token signed with the public key of an RS256 verifier",
 			verifier: rs,
 			req: func(t *testing.T) *http.Request {
 				return bearer(sign(t, jwt.SigningMethodHS256, "rsa-1", validClaims(), pubPEM))
@@ -97,6 +124,22 @@ func TestSecurity(t *testing.T) {
 			reason: tenant.ErrUnknownKey,
 		},
 		{
+			name:     "attacker's key embedded in a jwk header, known kid",
+			verifier: rs,
+			req: func(t *testing.T) *http.Request {
+				return bearer(signedWithHeader(t, map[string]any{"kid": "ec-1", "jwk": ecJWK("ec-1", &attacker.PublicKey)}))
+			},
+			reason: tenant.ErrTokenSignature,
+		},
+		{
+			name:     "attacker's key set in a jku header, new kid",
+			verifier: rs,
+			req: func(t *testing.T) *http.Request {
+				return bearer(signedWithHeader(t, map[string]any{"kid": "evil-1", "jku": "https://evil.example/jwks.json"}))
+			},
+			reason: tenant.ErrUnknownKey,
+		},
+		{
 			name:     "wrong secret",
 			verifier: hs,
 			req: func(t *testing.T) *http.Request {
@@ -107,52 +150,42 @@ func TestSecurity(t *testing.T) {
 		{
 			name:     "expired",
 			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				return bearer(signHS(t, claimsWith(func(c jwt.MapClaims) {
-					c["iat"] = time.Now().Add(-2 * time.Hour).Unix()
-					c["exp"] = time.Now().Add(-time.Hour).Unix()
-				}), testSecret))
-			},
+			req: withClaims(func(c jwt.MapClaims) {
+				c["iat"] = time.Now().Add(-2 * time.Hour).Unix()
+				c["exp"] = time.Now().Add(-time.Hour).Unix()
+			}),
 			reason: tenant.ErrTokenExpired,
 		},
 		{
 			name:     "not yet valid",
 			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				return bearer(signHS(t, claimsWith(func(c jwt.MapClaims) {
-					c["nbf"] = time.Now().Add(time.Hour).Unix()
-				}), testSecret))
-			},
+			req: withClaims(func(c jwt.MapClaims) {
+				c["nbf"] = time.Now().Add(time.Hour).Unix()
+			}),
 			reason: tenant.ErrTokenNotYetValid,
 		},
 		{
 			name:     "issued in the future",
 			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				return bearer(signHS(t, claimsWith(func(c jwt.MapClaims) {
-					c["iat"] = time.Now().Add(time.Hour).Unix()
-				}), testSecret))
-			},
+			req: withClaims(func(c jwt.MapClaims) {
+				c["iat"] = time.Now().Add(time.Hour).Unix()
+			}),
 			reason: tenant.ErrTokenNotYetValid,
 		},
 		{
 			name:     "missing exp",
 			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				return bearer(signHS(t, claimsWith(func(c jwt.MapClaims) { delete(c, "exp") }), testSecret))
-			},
-			reason: tenant.ErrTokenClaimMissing,
+			req:      withClaims(func(c jwt.MapClaims) { delete(c, "exp") }),
+			reason:   tenant.ErrTokenClaimMissing,
 		},
 		{
 			name:     "missing sub",
 			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				return bearer(signHS(t, claimsWith(func(c jwt.MapClaims) { delete(c, "sub") }), testSecret))
-			},
-			reason: tenant.ErrTokenClaimMissing,
+			req:      withClaims(func(c jwt.MapClaims) { delete(c, "sub") }),
+			reason:   tenant.ErrTokenClaimMissing,
 		},
 		{
-			name:     "anon key",
+			name:     "anon role: Supabase anon key, no sub",
 			verifier: tenant.HS256([]byte(testSecret), tenant.WithAudience("")),
 			req: func(t *testing.T) *http.Request {
 				return bearer(signHS(t, jwt.MapClaims{
@@ -165,44 +198,79 @@ func TestSecurity(t *testing.T) {
 		{
 			name:     "anon role with a sub",
 			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				return bearer(signHS(t, claimsWith(func(c jwt.MapClaims) { c["role"] = "anon" }), testSecret))
-			},
-			reason: tenant.ErrTokenRole,
+			req:      withClaims(func(c jwt.MapClaims) { c["role"] = "anon" }),
+			reason:   tenant.ErrTokenRole,
 		},
 		{
 			name:     "service_role",
 			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				return bearer(signHS(t, claimsWith(func(c jwt.MapClaims) { c["role"] = "service_role" }), testSecret))
-			},
-			reason: tenant.ErrTokenRole,
+			req:      withClaims(func(c jwt.MapClaims) { c["role"] = "service_role" }),
+			reason:   tenant.ErrTokenRole,
 		},
 		{
 			name:     "wrong audience",
 			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				return bearer(signHS(t, claimsWith(func(c jwt.MapClaims) { c["aud"] = "other-app" }), testSecret))
-			},
-			reason: tenant.ErrTokenAudience,
+			req:      withClaims(func(c jwt.MapClaims) { c["aud"] = "other-app" }),
+			reason:   tenant.ErrTokenAudience,
+		},
+		{
+			name:     "wrong audience list",
+			verifier: hs,
+			req:      withClaims(func(c jwt.MapClaims) { c["aud"] = []string{"other-app", "Authenticated"} }),
+			reason:   tenant.ErrTokenAudience,
 		},
 		{
 			name:     "wrong issuer",
 			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				return bearer(signHS(t, claimsWith(func(c jwt.MapClaims) { c["iss"] = "https://evil.example/auth/v1" }), testSecret))
-			},
-			reason: tenant.ErrTokenIssuer,
+			req:      withClaims(func(c jwt.MapClaims) { c["iss"] = "https://evil.example/auth/v1" }),
+			reason:   tenant.ErrTokenIssuer,
 		},
 		{
 			name:     "org claim of the wrong type",
 			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				return bearer(signHS(t, claimsWith(func(c jwt.MapClaims) {
-					c["app_metadata"] = map[string]any{"org_id": []string{"org-1", "org-2"}}
-				}), testSecret))
-			},
+			req: withClaims(func(c jwt.MapClaims) {
+				c["app_metadata"] = map[string]any{"org_id": []string{"org-1", "org-2"}}
+			}),
 			reason: tenant.ErrTokenMalformed,
+		},
+		{
+			name:     "org only in user_metadata: ignored, so no org: 403",
+			verifier: hs,
+			req: withClaims(func(c jwt.MapClaims) {
+				noOrg(c)
+				c["user_metadata"] = map[string]any{"org_id": "org-evil"}
+			}),
+			reason: tenant.ErrNoOrg,
+			status: http.StatusForbidden,
+		},
+		{
+			name:     "org at the top level of the claims: ignored, so no org: 403",
+			verifier: hs,
+			req:      withClaims(func(c jwt.MapClaims) { noOrg(c); c["org_id"] = "org-evil" }),
+			reason:   tenant.ErrNoOrg,
+			status:   http.StatusForbidden,
+		},
+		{
+			name:     "org in an X-Org-Id header, the query and the body: ignored, so no org: 403",
+			verifier: hs,
+			req: func(t *testing.T) *http.Request {
+				r := httptest.NewRequest(http.MethodPost, "/appointments?org_id=org-evil", strings.NewReader(`{"org_id":"org-evil"}`))
+				r.Header.Set("Authorization", "Bearer "+signHS(t, claimsWith(noOrg), testSecret))
+				r.Header.Set("X-Org-Id", "org-evil")
+				return r
+			},
+			reason: tenant.ErrNoOrg,
+			status: http.StatusForbidden,
+		},
+		{
+			name:     "org in an X-Org-Id header, no token: 401",
+			verifier: hs,
+			req: func(t *testing.T) *http.Request {
+				r := httptest.NewRequest(http.MethodGet, "/?org_id=org-evil", nil)
+				r.Header.Set("X-Org-Id", "org-evil")
+				return r
+			},
+			reason: tenant.ErrNoToken,
 		},
 		{
 			name:     "tampered payload",
@@ -250,13 +318,13 @@ func TestSecurity(t *testing.T) {
 			req: func(t *testing.T) *http.Request {
 				return bearer(strings.Repeat("a", 1<<20))
 			},
+			reason: tenant.ErrTokenTooLarge,
 		},
 		{
 			name:     "1 MB valid-looking token",
 			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				return bearer(signHS(t, claimsWith(func(c jwt.MapClaims) { c["pad"] = strings.Repeat("x", 1<<20) }), testSecret))
-			},
+			req:      withClaims(func(c jwt.MapClaims) { c["pad"] = strings.Repeat("x", 1<<20) }),
+			reason:   tenant.ErrTokenTooLarge,
 		},
 		{
 			name:     "basic auth",
@@ -266,6 +334,7 @@ func TestSecurity(t *testing.T) {
 				r.SetBasicAuth("user-1", testSecret)
 				return r
 			},
+			reason: tenant.ErrTokenMalformed,
 		},
 		{
 			name:     "empty bearer",
@@ -273,6 +342,7 @@ func TestSecurity(t *testing.T) {
 			req: func(t *testing.T) *http.Request {
 				return bearer("   ")
 			},
+			reason: tenant.ErrTokenMalformed,
 		},
 		{
 			name:     "two Authorization headers",
@@ -282,90 +352,49 @@ func TestSecurity(t *testing.T) {
 				r.Header.Add("Authorization", "Bearer "+valid)
 				return r
 			},
-		},
-		{
-			name:     "no token, org in X-Org-Id header",
-			verifier: hs,
-			req: func(t *testing.T) *http.Request {
-				r := httptest.NewRequest(http.MethodGet, "/?org_id=org-evil", nil)
-				r.Header.Set("X-Org-Id", "org-evil")
-				return r
-			},
+			reason: tenant.ErrTokenMalformed,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// No Directory and no Provisioner: a token accepted by mistake
+			// reaches the handler if it carries an org, and gets 403
+			// instead of 401 if it does not; either fails the test.
+			var refused error
 			next := &recorder{}
-			h := tenant.Middleware(tt.verifier, tenant.WithDirectory(newDirectory(map[string]string{"user-1": "org-1"})))(next)
+			h := tenant.Middleware(tt.verifier, tenant.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
+				refused = err
+				tenant.WriteError(w, err)
+			}))(next)
 			r := tt.req(t)
 			var w *httptest.ResponseRecorder
 			require.NotPanics(t, func() { w = do(h, r) })
-			require.Zero(t, next.calls.Load(), "handler reached")
-			require.Equal(t, http.StatusUnauthorized, w.Code, "body: %s", w.Body.String())
-			code := tenant.CodeInvalidToken
-			switch {
-			case tt.reason == tenant.ErrTokenExpired:
-				code = tenant.CodeTokenExpired
-			case r.Header.Get("Authorization") == "":
-				code = tenant.CodeMissingToken
+
+			require.Zero(t, next.calls.Load(), "handler reached with %+v", next.info())
+			require.ErrorIs(t, refused, tt.reason, "refused with %v", refused)
+			status, code := tt.status, tenant.CodeNoOrganization
+			if status == 0 {
+				status, code = http.StatusUnauthorized, tenant.CodeInvalidToken
+				switch tt.reason {
+				case tenant.ErrTokenExpired:
+					code = tenant.CodeTokenExpired
+				case tenant.ErrNoToken:
+					code = tenant.CodeMissingToken
+				}
 			}
-			requireRefused(t, w, http.StatusUnauthorized, code)
+			requireRefused(t, w, status, code)
 
-			if tt.reason != nil {
-				token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-				_, err := tt.verifier.Verify(t.Context(), token)
-				require.ErrorIs(t, err, tenant.ErrInvalidToken)
-				require.ErrorIs(t, err, tt.reason, "got %v", err)
+			token, isBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !isBearer || len(r.Header.Values("Authorization")) != 1 {
+				return
 			}
+			claims, err := tt.verifier.Verify(t.Context(), token)
+			if status == http.StatusUnauthorized {
+				require.ErrorIs(t, err, tenant.ErrInvalidToken, "Verify refuses it on its own")
+				return
+			}
+			require.NoError(t, err, "the token itself is valid")
+			require.Empty(t, claims.OrgID, "and carries no trusted org")
 		})
 	}
-}
-
-// TestOrgNeverFromUntrustedPlaces: an org in user_metadata, a header, the
-// query or the body is ignored. Such requests are valid tokens without an
-// org: refused with 403 when nothing can resolve them, resolved through
-// the Directory otherwise, and never given the attacker's org.
-func TestOrgNeverFromUntrustedPlaces(t *testing.T) {
-	verifier := tenant.HS256([]byte(testSecret))
-	userMeta := signHS(t, claimsWith(func(c jwt.MapClaims) {
-		noOrg(c)
-		c["user_metadata"] = map[string]any{"org_id": "org-evil"}
-		c["org_id"] = "org-evil"
-	}), testSecret)
-	withClaim := signHS(t, validClaims(), testSecret)
-
-	requests := map[string]func() *http.Request{
-		"org only in user_metadata": func() *http.Request { return bearer(userMeta) },
-		"org in X-Org-Id header, query and body": func() *http.Request {
-			r := httptest.NewRequest(http.MethodPost, "/?org_id=org-evil", strings.NewReader(`{"org_id":"org-evil"}`))
-			r.Header.Set("Authorization", "Bearer "+signHS(t, claimsWith(noOrg), testSecret))
-			r.Header.Set("X-Org-Id", "org-evil")
-			return r
-		},
-	}
-	for name, req := range requests {
-		t.Run(name+"/no directory", func(t *testing.T) {
-			next := &recorder{}
-			w := do(tenant.Middleware(verifier)(next), req())
-			require.Zero(t, next.calls.Load(), "handler reached")
-			requireRefused(t, w, http.StatusForbidden, tenant.CodeNoOrganization)
-		})
-		t.Run(name+"/directory", func(t *testing.T) {
-			next := &recorder{}
-			dir := newDirectory(map[string]string{"user-1": "org-real"})
-			w := do(tenant.Middleware(verifier, tenant.WithDirectory(dir))(next), req())
-			require.Equal(t, http.StatusOK, w.Code)
-			require.Equal(t, "org-real", next.info().OrgID)
-			require.Equal(t, tenant.SourceDirectory, next.info().Source)
-		})
-	}
-	t.Run("claim wins over X-Org-Id", func(t *testing.T) {
-		next := &recorder{}
-		r := bearer(withClaim)
-		r.Header.Set("X-Org-Id", "org-evil")
-		w := do(tenant.Middleware(verifier)(next), r)
-		require.Equal(t, http.StatusOK, w.Code)
-		require.Equal(t, "org-1", next.info().OrgID)
-		require.Equal(t, tenant.SourceClaim, next.info().Source)
-	})
 }

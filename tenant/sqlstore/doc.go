@@ -22,7 +22,7 @@
 // Typical use:
 //
 //	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-//	// or: sql.Open("sqlite", "file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+//	// or: sql.Open("sqlite", "file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
 //	if err != nil { ... }
 //	store, err := sqlstore.New(db)
 //	if err != nil { ... }
@@ -30,6 +30,12 @@
 //	mw := tenant.Middleware(tenant.HS256(secret),
 //		tenant.WithDirectory(store), tenant.WithProvisioner(store))
 //	http.ListenAndServe(addr, mw(mux))
+//
+// On PostgreSQL the tables have row level security enabled and no policy:
+// only their owner (the role that ran Migrate) and roles with BYPASSRLS can
+// read or write them, so the Store must run as one of those. This keeps them
+// closed to Supabase's REST API roles, to which Supabase grants every new
+// table in public.
 //
 // On PostgreSQL the tables go to the first schema of the search_path. A
 // database that already has tables of these names for another purpose (a

@@ -52,8 +52,9 @@ type migration struct {
 }
 
 // Migrate creates or updates the tables organizations, profiles and audit_log
-// in the first schema of the connection's search_path (PostgreSQL) or in the
-// main database (SQLite). It applies, in one transaction, the embedded
+// in the first schema of the connection's search_path (PostgreSQL, with row
+// level security that closes them to other roles) or in the main database
+// (SQLite). It applies, in one transaction, the embedded
 // migrations not yet recorded in MigrationsTable, so calling it again, or
 // from several instances at once, is safe. It does not install the Supabase
 // signup trigger: see InstallSignupTrigger.

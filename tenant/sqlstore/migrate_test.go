@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"context"
 	"database/sql"
 	"io/fs"
 	"sync"
@@ -84,4 +85,56 @@ func TestMigrateConflictingTable(t *testing.T) {
 		err = db.QueryRowContext(t.Context(), `SELECT count(*) FROM organizations`).Scan(&n)
 		assert.Error(t, err, "organizations was rolled back")
 	})
+}
+
+// TestPostgresTablesClosedToOtherRoles: Supabase's default privileges grant
+// every new table in public to its REST API roles (anon, authenticated).
+// The store's tables must stay closed to such roles, or any user could read
+// every profile, or link themselves to another organisation, over the API.
+func TestPostgresTablesClosedToOtherRoles(t *testing.T) {
+	pg := openPostgres(t)
+	ctx := t.Context()
+	api := pg.schema + "_api"
+	for _, stmt := range []string{
+		`CREATE ROLE ` + api + ` NOLOGIN`,
+		`GRANT USAGE ON SCHEMA ` + pg.schema + ` TO ` + api,
+		`ALTER DEFAULT PRIVILEGES IN SCHEMA ` + pg.schema + ` GRANT ALL ON TABLES TO ` + api,
+	} {
+		_, err := pg.db.ExecContext(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	t.Cleanup(func() { // before the schema is dropped
+		_, err := pg.db.ExecContext(context.Background(), `DROP OWNED BY `+api+`; DROP ROLE `+api)
+		assert.NoError(t, err)
+	})
+	store := newStore(t, pg.db)
+	victim, err := store.Provision(ctx, tenant.Info{UserID: "victim", Email: "victim@clinic.com"})
+	require.NoError(t, err)
+
+	conn, err := pg.db.Conn(ctx)
+	require.NoError(t, err)
+	defer func() {
+		_, err := conn.ExecContext(context.Background(), `RESET ROLE`) // before the pool reuses it
+		assert.NoError(t, err)
+		assert.NoError(t, conn.Close())
+	}()
+	_, err = conn.ExecContext(ctx, `SET ROLE `+api)
+	require.NoError(t, err)
+	for _, table := range []string{"organizations", "profiles", "audit_log"} {
+		var n int
+		require.NoError(t, conn.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n))
+		assert.Zero(t, n, "%s is readable", table)
+	}
+	_, err = conn.ExecContext(ctx, `UPDATE profiles SET user_id = 'attacker' WHERE user_id = 'victim'`)
+	require.NoError(t, err, "no row is visible to update")
+	_, err = conn.ExecContext(ctx, `INSERT INTO profiles (user_id, org_id) VALUES ('intruder', $1)`, victim)
+	assert.Error(t, err, "profiles is writable")
+
+	for _, user := range []string{"attacker", "intruder"} {
+		_, err = store.OrgForUser(ctx, user)
+		assert.ErrorIs(t, err, tenant.ErrNoOrg, user)
+	}
+	got, err := store.OrgForUser(ctx, "victim")
+	require.NoError(t, err)
+	assert.Equal(t, victim, got)
 }

@@ -97,14 +97,18 @@ type Store struct {
 //
 // For SQLite with more than one connection, open the database with
 // _pragma=busy_timeout(5000) and _pragma=journal_mode(WAL) so that
-// concurrent writers wait for each other instead of failing.
+// concurrent writers wait for each other instead of failing, and with
+// _pragma=foreign_keys(1) so that deleting an organisation deletes its
+// profiles (SQLite does not enforce foreign keys otherwise).
 func New(db *sql.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlstore: nil *sql.DB")
 	}
 	var c config
 	for _, opt := range opts {
-		opt(&c)
+		if opt != nil {
+			opt(&c)
+		}
 	}
 	if c.dialect == 0 {
 		c.dialect = detectDialect(db)

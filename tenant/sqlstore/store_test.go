@@ -36,6 +36,13 @@ func TestNewDialect(t *testing.T) {
 		_, err := sqlstore.New(openSQLite(t), sqlstore.WithDialect(sqlstore.Dialect(42)))
 		require.ErrorIs(t, err, sqlstore.ErrUnknownDialect)
 	})
+	t.Run("nil option", func(t *testing.T) {
+		require.NotPanics(t, func() {
+			s, err := sqlstore.New(openSQLite(t), nil, sqlstore.WithOrgName(nil))
+			require.NoError(t, err)
+			assert.Equal(t, sqlstore.SQLite, s.Dialect())
+		})
+	})
 	t.Run("nil db", func(t *testing.T) {
 		_, err := sqlstore.New(nil)
 		require.Error(t, err)

@@ -31,8 +31,8 @@ func SupabaseSignupTrigger() string {
 
 // InstallSignupTrigger installs SupabaseSignupTrigger on PostgreSQL, for new
 // rows of usersTable ("" means SupabaseUsersTable). The function is created
-// in the schema of the Store's tables, so call Migrate first. Installing
-// again replaces the trigger. On SQLite it returns an error matching
+// in the schema of the Store's tables and runs as the Store's role, so call
+// Migrate first, as the same role. Installing again replaces the trigger. On SQLite it returns an error matching
 // errors.ErrUnsupported.
 func (s *Store) InstallSignupTrigger(ctx context.Context, usersTable string) (err error) {
 	if s.dialect != Postgres {

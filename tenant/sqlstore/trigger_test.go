@@ -191,7 +191,8 @@ func TestInstallSignupTrigger(t *testing.T) {
 		require.NoError(t, sb.db.QueryRowContext(t.Context(),
 			`SELECT array_to_string(proconfig, '|') FROM pg_proc WHERE oid = 'auto_org_on_signup'::regproc`).
 			Scan(&config))
-		assert.Equal(t, "search_path="+sb.schema+", pg_catalog, pg_temp", config)
+		assert.Equal(t, "search_path=pg_catalog, pg_temp", config,
+			"no schema that others may write to is searched by a SECURITY DEFINER function")
 
 		// Supabase Auth inserts with its own search_path: the trigger still
 		// finds the tables.
@@ -244,4 +245,36 @@ func TestSignupThenStaleToken(t *testing.T) {
 
 	assert.EqualValues(t, 0, store.provisions.Load())
 	assert.Equal(t, 1, count(t, sb.db, "organizations"))
+}
+
+// TestSignupTriggerIgnoresShadowingFunctions: the trigger runs as its owner
+// (SECURITY DEFINER), so a role that may create functions in the tables'
+// schema or in the auth schema must not get its own code run by it. More
+// specific overloads of the built-ins the trigger calls, and an exact copy
+// of one, are planted there; the trigger must call the built-ins.
+func TestSignupTriggerIgnoresShadowingFunctions(t *testing.T) {
+	sb := newSupabase(t)
+	for _, schema := range []string{sb.schema, sb.schema + "_auth"} {
+		_, err := sb.db.ExecContext(t.Context(), `
+			CREATE FUNCTION `+schema+`.split_part(text, text, integer) RETURNS text
+				LANGUAGE sql AS $$ SELECT 'hijacked' $$;
+			CREATE FUNCTION `+schema+`.jsonb_build_object(text, text, text, text) RETURNS jsonb
+				LANGUAGE sql AS $$ SELECT '{"via": "hijacked"}'::jsonb $$;
+			CREATE FUNCTION `+schema+`.jsonb_build_object(text, text) RETURNS jsonb
+				LANGUAGE sql AS $$ SELECT '{"org_id": "hijacked"}'::jsonb $$;`)
+		require.NoError(t, err)
+	}
+
+	id, meta := sb.signup(t, "mallory@clinic.com")
+
+	orgID, _ := meta["org_id"].(string)
+	got, err := sb.store.OrgForUser(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, got, orgID, "raw_app_meta_data = %v", meta)
+	var name, via string
+	require.NoError(t, sb.db.QueryRowContext(t.Context(),
+		`SELECT o.name, a.details->>'via' FROM organizations o JOIN audit_log a ON a.org_id = o.id`).Scan(&name, &via))
+	assert.Equal(t, "mallory's organization", name)
+	assert.Equal(t, "signup_trigger", via)
+	assert.Empty(t, sb.warnings())
 }

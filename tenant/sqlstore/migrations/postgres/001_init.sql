@@ -31,3 +31,12 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 
 CREATE INDEX IF NOT EXISTS audit_log_org_id_idx ON audit_log (org_id, created_at);
+
+-- Row level security with no policy: the tables are closed to every role but
+-- their owner (the role that ran Migrate) and roles with BYPASSRLS. Supabase's
+-- default privileges grant each new table in public to its REST API roles
+-- (anon, authenticated); without this, any user could read every profile, or
+-- link themselves to another organisation, over the API.
+ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE profiles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
