@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -191,6 +192,20 @@ func TestRunPanicIsAFailedCheck(t *testing.T) {
 	assert.Equal(t, health.Healthy, r.Integrations[3].Status)
 }
 
+func TestRunGoexitIsAFailedCheck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A check that ends its goroutine without returning (t.FailNow in a
+		// test helper, say) is reported at once, not after its timeout.
+		start := time.Now()
+		r := health.New([]health.Check{{Name: "gone", Critical: true, Func: func(context.Context) health.Result {
+			runtime.Goexit()
+			return health.Result{Status: health.Healthy}
+		}}}).Run(t.Context())
+		assert.Zero(t, time.Since(start))
+		assert.Equal(t, health.Result{Name: "gone", Status: health.Critical, Message: "check exited without a result"}, r.Integrations[0])
+	})
+}
+
 func TestRunCachesForTTL(t *testing.T) {
 	tests := []struct {
 		name string
@@ -314,6 +329,8 @@ func TestOnChange(t *testing.T) {
 		step := func(s health.Status) {
 			status.Store(s)
 			agg.Run(t.Context())
+			// Readiness runs the critical check too, but reports no change.
+			get(t, agg.Ready(), "/readyz")
 			time.Sleep(time.Second) // let the cache expire
 		}
 		step(health.Healthy)
@@ -335,21 +352,24 @@ func TestOnChange(t *testing.T) {
 }
 
 func TestWithLogger(t *testing.T) {
-	var buf bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
-	agg := health.New([]health.Check{
-		{Name: "boom", Func: func(context.Context) health.Result { panic("kaboom") }},
-	}, health.WithLogger(logger), health.WithCacheTTL(0))
-	agg.Run(t.Context())
-	agg.Run(t.Context())
-	out := buf.String()
-	assert.Equal(t, 2, strings.Count(out, `level=ERROR msg="health check panicked" check=boom panic=kaboom`), out)
-	assert.Equal(t, 1, strings.Count(out, `level=WARN msg="health status changed" from="" to=degraded`), out)
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey {
+					return slog.Attr{}
+				}
+				return a
+			},
+		}))
+		agg := health.New([]health.Check{
+			{Name: "boom", Func: func(context.Context) health.Result { panic("kaboom") }},
+		}, health.WithLogger(logger), health.WithCacheTTL(0))
+		agg.Run(t.Context())
+		agg.Run(t.Context())
+		synctest.Wait() // status changes are logged after Run has returned
+		out := buf.String()
+		assert.Equal(t, 2, strings.Count(out, `level=ERROR msg="health check panicked" check=boom panic=kaboom`), out)
+		assert.Equal(t, 1, strings.Count(out, `level=WARN msg="health status changed" from="" to=degraded`), out)
+	})
 }

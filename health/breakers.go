@@ -37,8 +37,9 @@ func WithKeyLimit(n int) CheckOption {
 // Breakers returns a Check named name that is Healthy while every breaker of
 // source is closed, and fails (Critical, or Degraded for a non-critical
 // check) while some are open or half-open, naming how many and which keys,
-// up to the key limit. Details: total, open, halfOpen, keys (open ones
-// first, each sorted) and more (keys not listed).
+// up to the key limit. Details: total, open and halfOpen, plus, when some
+// are not closed, keys (open ones first, each sorted) and more (keys not
+// listed).
 func Breakers(name string, source BreakerSource, opts ...CheckOption) Check {
 	cfg := newCheckConfig(opts)
 	return Check{

@@ -96,8 +96,10 @@ func WithRecommendation(s string) CheckOption {
 
 // FromError returns a Check named name that calls fn: a nil error is
 // Healthy with the message "ok", an error is a failure (Critical, or
-// Degraded for a non-critical check) with the error text as message. Methods
-// such as (*sql.DB).PingContext plug straight in.
+// Degraded for a non-critical check) with the message "check failed" and
+// the error text in details["error"]: error texts name hosts and ports, and
+// details are hidden from callers that may not see them. Methods such as
+// (*sql.DB).PingContext plug straight in.
 func FromError(name string, fn func(context.Context) error, opts ...CheckOption) Check {
 	cfg := newCheckConfig(opts)
 	return Check{
@@ -106,7 +108,12 @@ func FromError(name string, fn func(context.Context) error, opts ...CheckOption)
 		Critical: cfg.critical,
 		Func: func(ctx context.Context) Result {
 			if err := fn(ctx); err != nil {
-				return Result{Status: Critical, Message: err.Error(), Recommendation: cfg.recommendation}
+				return Result{
+					Status:         Critical,
+					Message:        "check failed",
+					Details:        map[string]any{"error": err.Error()},
+					Recommendation: cfg.recommendation,
+				}
 			}
 			return Result{Status: Healthy, Message: "ok"}
 		},

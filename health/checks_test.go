@@ -26,10 +26,12 @@ func TestFromError(t *testing.T) {
 	}{
 		{"nil error", nil, nil, health.Result{Name: "x", Status: health.Healthy, Message: "ok"}, false},
 		{"error degrades", errors.New("connection refused"), nil,
-			health.Result{Name: "x", Status: health.Degraded, Message: "connection refused"}, false},
+			health.Result{Name: "x", Status: health.Degraded, Message: "check failed",
+				Details: map[string]any{"error": "connection refused"}}, false},
 		{"critical error", errors.New("connection refused"),
 			[]health.CheckOption{health.AsCritical(), health.WithRecommendation("restart it")},
-			health.Result{Name: "x", Status: health.Critical, Message: "connection refused", Recommendation: "restart it"}, true},
+			health.Result{Name: "x", Status: health.Critical, Message: "check failed",
+				Details: map[string]any{"error": "connection refused"}, Recommendation: "restart it"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,6 +75,7 @@ func Example() {
 }
 
 // A plain func(ctx) error, such as (*sql.DB).PingContext, becomes a check.
+// The error text, which names hosts and ports, goes in the details.
 func ExampleFromError() {
 	ping := func(context.Context) error { return errors.New("dial tcp 10.0.0.5:5432: connection refused") }
 	agg := health.New([]health.Check{
@@ -84,12 +85,12 @@ func ExampleFromError() {
 	r := agg.Run(context.Background())
 	fmt.Println(r.Status)
 	for _, res := range r.Integrations {
-		fmt.Printf("%s: %s (%s)\n", res.Name, res.Status, res.Message)
+		fmt.Printf("%s: %s (%s) %v\n", res.Name, res.Status, res.Message, res.Details)
 	}
 	// Output:
 	// critical
-	// Database: critical (dial tcp 10.0.0.5:5432: connection refused)
-	// Cache: healthy (ok)
+	// Database: critical (check failed) map[error:dial tcp 10.0.0.5:5432: connection refused]
+	// Cache: healthy (ok) map[]
 }
 
 // A failing check that is not critical can only degrade the service.

@@ -3,6 +3,7 @@ package health_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -88,6 +89,7 @@ func TestServeHTTPIETF(t *testing.T) {
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "application/health+json", rec.Header().Get("Content-Type"))
 	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+	assert.Equal(t, "Accept", rec.Header().Get("Vary"), "the body depends on Accept")
 	assert.JSONEq(t, `{"status":"warn",
 		"notes":["Google Calendar token expiring soon - will auto-refresh on next use"],
 		"checks":{
@@ -314,4 +316,18 @@ func TestServeHTTPBurstRunsEachCheckOnce(t *testing.T) {
 			assert.Equal(t, http.StatusOK, code)
 		}
 	})
+}
+
+func TestServeHTTPHidesErrorTextWithoutDetails(t *testing.T) {
+	// The driver error names a host and a port; an anonymous caller must not
+	// see it, in either format.
+	ping := func(context.Context) error { return errors.New("dial tcp 10.0.0.5:5432: connection refused") }
+	agg := health.New([]health.Check{health.FromError("Database", ping, health.AsCritical())})
+	for _, accept := range []string{"application/json", "application/health+json"} {
+		rec := get(t, agg, "/?verbose=0", "Accept", accept)
+		assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+		assert.NotContains(t, rec.Body.String(), "10.0.0.5", accept)
+	}
+	rec := get(t, agg, "/")
+	assert.Contains(t, rec.Body.String(), "10.0.0.5", "operators allowed details still see it")
 }

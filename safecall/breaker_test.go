@@ -64,6 +64,9 @@ func TestBreakerOpensDuringRetries(t *testing.T) {
 		assert.Equal(t, 3, e.Attempts)
 		assert.Equal(t, time.Minute, e.RetryAfter)
 		assert.ErrorIs(t, err, breaker.ErrOpen)
+		var se *statusError
+		require.ErrorAs(t, err, &se, "the vendor's last error is still there")
+		assert.Equal(t, 503, se.code)
 		assert.Equal(t, breaker.Open, b.State())
 	})
 }
@@ -84,6 +87,9 @@ func TestBreakerRejectsRetry(t *testing.T) {
 		assert.Equal(t, safecall.CircuitOpen, e.Class)
 		assert.Equal(t, 3, e.Attempts)
 		assert.Equal(t, time.Minute-4*time.Second, e.RetryAfter)
+		var se *statusError
+		require.ErrorAs(t, err, &se, "the vendor's last error is still there")
+		assert.ErrorIs(t, err, breaker.ErrOpen)
 	})
 }
 
@@ -185,4 +191,27 @@ func TestNilBreakerInterface(t *testing.T) {
 	_, err := safecall.Call(context.Background(), "op", s.fn, safecall.WithBreaker(nil))
 	require.NoError(t, err)
 	assert.Equal(t, 1, s.attempts())
+}
+
+func TestClassifierPanicRecordedByBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A half-open breaker admits one probe. A classifier that panics on
+		// the probe's failure must not leave the probe unreported, or the
+		// breaker refuses everyone for another cooldown.
+		b := breaker.New(breaker.Settings{ConsecutiveFailures: 1, Cooldown: time.Second})
+		_, err := safecall.Call(t.Context(), "op", newScript(&statusError{code: 503}).fn,
+			safecall.WithBreaker(b), safecall.WithRetries(0))
+		require.Error(t, err)
+		time.Sleep(time.Second)
+		require.Equal(t, breaker.HalfOpen, b.State())
+
+		cb := &countingBreaker{b: b}
+		assert.PanicsWithValue(t, "bad classifier", func() {
+			_, _ = safecall.Call(t.Context(), "op", newScript(errors.New("odd")).fn, safecall.WithBreaker(cb),
+				safecall.WithClassifier(func(error) safecall.Class { panic("bad classifier") }))
+		})
+		require.Len(t, cb.outcomes, 1, "the probe was reported")
+		assert.Error(t, cb.outcomes[0], "as a failure")
+		assert.Equal(t, breaker.Open, b.State())
+	})
 }

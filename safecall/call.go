@@ -26,7 +26,7 @@ func Call[T any](ctx context.Context, op string, fn func(context.Context) (T, er
 			d, err := c.breaker.Allow()
 			if err != nil {
 				var zero T
-				return zero, newError(op, opts, CircuitOpen, s.attempts, err)
+				return zero, s.rejected(op, opts, err)
 			}
 			done = d
 		}
@@ -64,21 +64,22 @@ func attempt[T any](ctx context.Context, c *config, fn func(context.Context) (T,
 	if c.attemptTimeout > 0 {
 		actx, cancel = context.WithTimeout(ctx, c.attemptTimeout)
 	}
-	returned := false
+	reported := done == nil
 	defer func() {
 		if cancel != nil {
 			cancel()
 		}
-		if !returned && done != nil {
+		if !reported { // fn or the classifier panicked
+			reported = true
 			done(panicError{})
 		}
 	}()
 	v, err = fn(actx)
-	returned = true
 	if err != nil {
 		class = c.classOf(ctx, actx, err)
 	}
-	if done != nil {
+	if !reported {
+		reported = true
 		done(breakerOutcome(class, err))
 	}
 	return v, class, err

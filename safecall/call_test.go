@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"os"
+	"math"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -135,6 +133,11 @@ func TestRetrySchedule(t *testing.T) {
 			wantErr: true, class: safecall.Permanent, attempts: 1,
 		},
 		{
+			name: "jitter is clamped", errs: []error{e503, e503},
+			opts: []safecall.Option{safecall.WithJitter(math.NaN())}, attempts: 3,
+			waits: []time.Duration{time.Second, 2 * time.Second},
+		},
+		{
 			name: "zero option changes nothing", errs: []error{e503},
 			opts: []safecall.Option{{}}, attempts: 2, waits: []time.Duration{time.Second},
 		},
@@ -192,6 +195,7 @@ func TestRetryEvents(t *testing.T) {
 
 func TestDefaultJitter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		distinct := map[time.Duration]bool{}
 		for range 20 {
 			s := newScript(repeat(&statusError{code: 503}, 9)...)
 			_, err := safecall.Call(t.Context(), "op", s.fn)
@@ -201,7 +205,11 @@ func TestDefaultJitter(t *testing.T) {
 			for i, base := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
 				assert.InDelta(t, float64(base), float64(waits[i]), float64(base)/5+1, "wait %d", i)
 			}
+			distinct[waits[0]] = true
 		}
+		// 20 draws from [0.8s, 1.2s]: the same value every time would mean
+		// no jitter at all.
+		assert.Greater(t, len(distinct), 10, "the first wait is jittered")
 	})
 }
 
@@ -296,9 +304,11 @@ func TestAttemptTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var ev events
 		attempts := 0
+		var actxs []context.Context
 		start := time.Now()
 		v, err := safecall.Call(t.Context(), "op", func(ctx context.Context) (int, error) {
 			attempts++
+			actxs = append(actxs, ctx)
 			if attempts <= 2 {
 				<-ctx.Done() // a hung request
 				return 0, fmt.Errorf("get: %w", ctx.Err())
@@ -313,58 +323,24 @@ func TestAttemptTimeout(t *testing.T) {
 		assert.Equal(t, []safecall.Class{safecall.Temporary, safecall.Temporary}, ev.classes())
 		// 1s attempt, 1s wait, 1s attempt, 2s wait, instant success.
 		assert.Equal(t, 5*time.Second, time.Since(start))
+		require.Len(t, actxs, 3)
+		assert.ErrorIs(t, actxs[2].Err(), context.Canceled, "each attempt's context is released when it returns")
 	})
 }
 
-func TestAttemptTimeoutNotIdempotent(t *testing.T) {
+func TestAttemptTimeoutBeatsClassifier(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		// A vendor classifier that knows nothing of timeouts: an attempt that
+		// ran out of its own time is still Temporary, and retried.
 		attempts := 0
-		err := safecall.Run(t.Context(), "sms.send", func(ctx context.Context) error {
+		_, err := safecall.Call(t.Context(), "op", func(ctx context.Context) (int, error) {
 			attempts++
 			<-ctx.Done()
-			return ctx.Err()
-		}, safecall.WithAttemptTimeout(time.Second), safecall.WithIdempotent(false))
-		assert.Equal(t, 1, attempts, "the request may have been sent")
+			return 0, ctx.Err()
+		}, safecall.WithAttemptTimeout(time.Second), safecall.WithRetries(1),
+			safecall.WithClassifier(func(error) safecall.Class { return safecall.Permanent }))
+		assert.Equal(t, 2, attempts)
 		assert.Equal(t, safecall.Temporary, safecall.ClassOf(err))
-	})
-}
-
-func TestNotIdempotent(t *testing.T) {
-	tests := []struct {
-		name     string
-		err      error
-		attempts int
-	}{
-		{"503 may have been processed", &statusError{code: 503}, 1},
-		{"500 may have been processed", httpStatusError(500), 1},
-		{"reset may have been processed", opErr("read", syscall.ECONNRESET), 1},
-		{"unknown", errors.New("odd"), 1},
-		{"unexpected eof", io.ErrUnexpectedEOF, 1},
-		{"timeout", timeoutError{}, 1},
-		{"permanent", &statusError{code: 400}, 1},
-		{"connection refused", opErr("dial", syscall.ECONNREFUSED), 4},
-		{"dial failure", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no route")}, 4},
-		{"bare refused", os.NewSyscallError("connect", syscall.ECONNREFUSED), 4},
-		{"dns", &net.DNSError{Err: "server misbehaving", Name: "api.example"}, 4},
-		{"429", &statusError{code: 429}, 4},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				s := newScript(repeat(tt.err, 9)...)
-				_, err := safecall.Call(t.Context(), "sms.send", s.fn, safecall.WithIdempotent(false))
-				require.Error(t, err)
-				assert.Equal(t, tt.attempts, s.attempts())
-			})
-		})
-	}
-	t.Run("idempotent true is the default", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			s := newScript(repeat(&statusError{code: 503}, 9)...)
-			_, err := safecall.Call(t.Context(), "op", s.fn, safecall.WithIdempotent(false), safecall.WithIdempotent(true))
-			require.Error(t, err)
-			assert.Equal(t, 4, s.attempts())
-		})
 	})
 }
 

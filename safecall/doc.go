@@ -22,11 +22,12 @@
 // [Temporary], [RateLimit] and [Unknown] failures wait 1s, 2s, 4s (doubling
 // up to 10s) with ±20% jitter; [WithJitter](0) makes the waits exact.
 // A [Network] failure is retried at once the first time, then with the same
-// backoff. A Retry-After hint from the error replaces the backoff wait and is
-// capped by [WithMaxWait] (30s by default). A wait that would end after the
-// context's deadline is not started: the call fails at once with the last
-// error. [Auth] is retried only with [WithTokenRefresh]: one refresh, one
-// more attempt. [Permanent], [CircuitOpen] and [Canceled] are never retried.
+// backoff. A Retry-After hint from the error (its RetryAfter() method, which
+// a vendor error can fill with [ParseRetryAfter]) replaces the backoff wait
+// and is capped by [WithMaxWait] (30s by default). A wait that would end
+// after the context's deadline is not started: the call fails at once with
+// the last error. [Auth] is retried only with [WithTokenRefresh]: one
+// refresh, one more attempt. [Permanent], [CircuitOpen] and [Canceled] are never retried.
 // A call marked [WithIdempotent](false) is retried only when the failure
 // proves the request was not processed (connection refused, DNS failure,
 // 401/403, 429).
@@ -34,7 +35,9 @@
 // # Breaker
 //
 // With [WithBreaker] every attempt asks the breaker first. A rejection ends
-// the call at once with class [CircuitOpen] and the breaker's RetryAfter.
+// the call at once with class [CircuitOpen] and the breaker's RetryAfter;
+// so does a failure after which the breaker is open for longer than the
+// wait before the next attempt.
 // A [Permanent] failure is reported to the breaker as a success (the
 // dependency answered; one caller's bad input must not open the circuit for
 // everyone) and [Canceled] as context.Canceled, which breakers treat as
@@ -43,5 +46,6 @@
 //
 // The backoff is computed with github.com/cenkalti/backoff/v4, created only
 // after a first failure; its types never appear in this package's API.
-// A call that succeeds at once allocates nothing.
+// A call that succeeds at once allocates nothing (WithAttemptTimeout costs
+// the allocations of a context.WithTimeout per attempt).
 package safecall

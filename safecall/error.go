@@ -15,8 +15,8 @@ type Error struct {
 	// Attempts is how many times the function was called (0 when the
 	// breaker or a done context refused the first attempt).
 	Attempts int
-	// Err is the last error: the function's, the breaker's rejection, or
-	// the context's error joined with the function's last one.
+	// Err is the last error: the function's, or the breaker's rejection or
+	// the context's error, joined with the function's last error if any.
 	Err error
 	// RetryAfter is how long the dependency (or the breaker) asked to be left
 	// alone; zero when nothing was asked.

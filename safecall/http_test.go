@@ -3,6 +3,7 @@ package safecall_test
 import (
 	"context"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -108,7 +109,7 @@ func client(t *testing.T, method, url string, calls *int) func(context.Context) 
 		if resp.StatusCode >= 400 {
 			return "", &httpError{
 				status:     resp.StatusCode,
-				retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+				retryAfter: safecall.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 			}
 		}
 		return string(body), nil
@@ -241,6 +242,13 @@ func TestHTTPFinalRetryAfter(t *testing.T) {
 	var he *httpError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, 429, he.status)
+
+	// The HTTP-date form of the header, an hour ahead.
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	srv = newFaultServer(t, fault{status: 429, retryAfter: future})
+	_, err = safecall.Call(t.Context(), "http", client(t, http.MethodGet, srv.URL, &calls), fast(safecall.WithRetries(0))...)
+	require.ErrorAs(t, err, &e)
+	assert.InDelta(t, float64(time.Hour), float64(e.RetryAfter), float64(2*time.Second))
 }
 
 func TestHTTPConnectionRefused(t *testing.T) {
@@ -315,13 +323,21 @@ func TestParseRetryAfter(t *testing.T) {
 		{"", 0},
 		{"0", 0},
 		{"7", 7 * time.Second},
+		{" 120 ", 2 * time.Minute},
 		{"-3", 0},
+		{"+3", 0},
+		{"1.5", 0},
 		{"soon", 0},
+		{"9999999999", math.MaxInt64},
+		{"99999999999999999999999", math.MaxInt64},
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
 		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{now.Add(time.Hour).Format(time.RFC850), time.Hour},
+		{now.Add(time.Hour).Format(time.ANSIC), time.Hour},
+		{now.Add(time.Hour).Format(time.RFC3339), 0},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.want, parseRetryAfter(tt.h, now), "Retry-After %q", tt.h)
+		assert.Equal(t, tt.want, safecall.ParseRetryAfter(tt.h, now), "Retry-After %q", tt.h)
 	}
 }
 
@@ -350,7 +366,7 @@ func TestHTTPTLSHandshakeTimeout(t *testing.T) {
 		conns.Wait()
 	})
 
-	c := &http.Client{Transport: &http.Transport{TLSHandshakeTimeout: 20 * time.Millisecond, DisableKeepAlives: true}}
+	c := &http.Client{Transport: &http.Transport{TLSHandshakeTimeout: 5 * time.Millisecond, DisableKeepAlives: true}}
 	attempts := 0
 	var ev events
 	_, err = safecall.Call(t.Context(), "https", func(ctx context.Context) (string, error) {

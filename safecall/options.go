@@ -86,9 +86,14 @@ func WithBackoff(initial, max time.Duration) Option {
 }
 
 // WithJitter sets the randomization of backoff waits: each wait is drawn from
-// [w·(1-f), w·(1+f)]. f is clamped to [0, 1]; 0 gives exact waits. The default
-// is DefaultJitter.
-func WithJitter(f float64) Option { return Option{kind: optJitter, f: min(max(f, 0), 1)} }
+// [w·(1-f), w·(1+f)]. f is clamped to [0, 1] (NaN counts as 0); 0 gives
+// exact waits. The default is DefaultJitter.
+func WithJitter(f float64) Option {
+	if !(f > 0) { // also NaN, which min and max would pass through
+		f = 0
+	}
+	return Option{kind: optJitter, f: min(f, 1)}
+}
 
 // WithMaxWait caps any single wait before a retry, including a Retry-After
 // asked for by the server (default DefaultMaxWait). Zero keeps the default.

@@ -2,7 +2,6 @@ package safecall
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 )
@@ -22,8 +21,9 @@ type Refresher struct {
 }
 
 type refresh struct {
-	done chan struct{}
-	err  error
+	done     chan struct{}
+	err      error
+	canceled bool // the leader's context ended during the refresh
 }
 
 // NewRefresher returns a Refresher that refreshes the credential with fn.
@@ -32,9 +32,12 @@ func NewRefresher(fn func(context.Context) error) *Refresher {
 }
 
 // Refresh refreshes the credential, or waits for the refresh already under
-// way and returns its result. Called by Call (through WithTokenRefresh), it
-// returns nil at once when a refresh has succeeded since the failed attempt
-// started: that attempt used the old token and the new one is ready.
+// way and returns its result, failure included; only when that refresh was
+// cut short by the end of its own caller's context does a waiter whose
+// context is still live refresh again. Called by Call (through
+// WithTokenRefresh), it returns nil at once when a refresh has succeeded
+// since the failed attempt started: that attempt used the old token and the
+// new one is ready.
 func (r *Refresher) Refresh(ctx context.Context) error {
 	if r.fn == nil {
 		return nil
@@ -53,7 +56,7 @@ func (r *Refresher) Refresh(ctx context.Context) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			if isContextErr(f.err) && ctx.Err() == nil {
+			if f.canceled && ctx.Err() == nil {
 				continue // the leader's context ended, not ours: try again
 			}
 			return f.err
@@ -69,6 +72,7 @@ func (r *Refresher) Refresh(ctx context.Context) error {
 func (r *Refresher) lead(ctx context.Context, f *refresh) error {
 	f.err = panicError{} // what waiters get if fn panics
 	defer func() {
+		f.canceled = f.err != nil && ctx.Err() != nil
 		r.mu.Lock()
 		r.inflight = nil
 		if f.err == nil {
@@ -79,10 +83,6 @@ func (r *Refresher) lead(ctx context.Context, f *refresh) error {
 	}()
 	f.err = r.fn(ctx)
 	return f.err
-}
-
-func isContextErr(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // attemptStartKey carries the start of the failed attempt to Refresh.

@@ -3,6 +3,7 @@ package safecall_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,4 +252,66 @@ func TestRefresherPanic(t *testing.T) {
 func TestRefresherZero(t *testing.T) {
 	var r safecall.Refresher
 	assert.NoError(t, r.Refresh(context.Background()))
+}
+
+func TestRefresherMergesLateArrivals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Two calls use the old token at 0s. The fast one fails at once and
+		// refreshes (100ms); the slow one fails at 200ms, after the refresh
+		// ended: its attempt started before the refresh ended, so the new
+		// token is ready and it must not refresh again.
+		var refreshes atomic.Int32
+		var version atomic.Int32
+		r := safecall.NewRefresher(func(ctx context.Context) error {
+			refreshes.Add(1)
+			time.Sleep(100 * time.Millisecond)
+			version.Add(1)
+			return nil
+		})
+		call := func(latency time.Duration) error {
+			_, err := safecall.Call(t.Context(), "gcal.book", func(ctx context.Context) (int, error) {
+				old := version.Load() == 0
+				time.Sleep(latency)
+				if old {
+					return 0, &statusError{code: 401}
+				}
+				return 1, nil
+			}, safecall.WithTokenRefresh(r.Refresh))
+			return err
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { assert.NoError(t, call(0)) })
+		wg.Go(func() { assert.NoError(t, call(200*time.Millisecond)) })
+		wg.Wait()
+		assert.Equal(t, int32(1), refreshes.Load())
+
+		// A call whose attempt started after that refresh refreshes anew.
+		version.Store(0)
+		require.NoError(t, call(0))
+		assert.Equal(t, int32(2), refreshes.Load())
+	})
+}
+
+func TestRefresherSharesItsOwnTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The token endpoint times out on its own (its client's timeout, not
+		// the leader's context): every waiter gets that error; they must not
+		// take turns running the same doomed refresh again.
+		var refreshes atomic.Int32
+		r := safecall.NewRefresher(func(ctx context.Context) error {
+			refreshes.Add(1)
+			time.Sleep(time.Second)
+			return fmt.Errorf("token endpoint: %w", context.DeadlineExceeded)
+		})
+		var wg sync.WaitGroup
+		wg.Go(func() { assert.ErrorIs(t, r.Refresh(t.Context()), context.DeadlineExceeded) })
+		synctest.Wait() // the leader is refreshing
+		for range 4 {
+			wg.Go(func() { assert.ErrorIs(t, r.Refresh(t.Context()), context.DeadlineExceeded) })
+		}
+		start := time.Now()
+		wg.Wait()
+		assert.Equal(t, int32(1), refreshes.Load())
+		assert.Equal(t, time.Second, time.Since(start))
+	})
 }

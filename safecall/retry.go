@@ -48,7 +48,7 @@ func (s *retryState) next(ctx context.Context, c *config, op string, opts []Opti
 	s.retries++
 	wait := s.wait(c, class, err)
 	if oe := stillOpen(c.breaker, wait); oe != nil {
-		return newError(op, opts, CircuitOpen, s.attempts, oe)
+		return s.rejected(op, opts, oe)
 	}
 	if dl, ok := ctx.Deadline(); ok && !time.Now().Add(wait).Before(dl) {
 		return newError(op, opts, class, s.attempts, err)
@@ -145,6 +145,16 @@ func (s *retryState) canceled(op string, opts []Option, ctxErr error) error {
 		err = errors.Join(ctxErr, s.last)
 	}
 	return newError(op, opts, Canceled, s.attempts, err)
+}
+
+// rejected is the final error of a call the breaker refuses: its rejection
+// joined with the last attempt's error, if any.
+func (s *retryState) rejected(op string, opts []Option, rejection error) error {
+	err := rejection
+	if s.last != nil {
+		err = errors.Join(rejection, s.last)
+	}
+	return newError(op, opts, CircuitOpen, s.attempts, err)
 }
 
 // newError builds the final error of a call.
