@@ -1,7 +1,6 @@
 package breaker
 
 import (
-	"context"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -14,15 +13,16 @@ import (
 // A closed breaker costs two atomic loads per call: no lock, no clock
 // read and no allocation on the success path.
 type Breaker struct {
-	gen      atomic.Pointer[generation]
-	failures atomic.Int32  // consecutive failures in the current closed generation
-	seen     atomic.Uint32 // registry epoch of the last Get
-	key      string
-	cfg      *config
+	gen  atomic.Pointer[generation]
+	key  string
+	cfg  *config
+	seen atomic.Uint32 // registry epoch of the last Get
 
-	mu       sync.Mutex    // serialises transitions and guards the fields below
-	win      *window       // failure-ratio window; nil unless FailureRatio is set
-	cooldown time.Duration // length of the present (or next) open period
+	// (The fields are ordered to fit 64 bytes: a registry holds many.)
+	mu        sync.Mutex // serialises transitions and guards the fields below
+	doublings int32      // of the cooldown since the breaker last closed
+	win       *window    // failure-ratio window; nil unless FailureRatio is set
+	notes     *notes     // transitions not yet reported; nil until the first
 }
 
 // generation is one stay in one state. A result reported to a generation
@@ -31,15 +31,21 @@ type Breaker struct {
 type generation struct {
 	b     *Breaker
 	done  func(error) // handed out by Allow; made once per generation
-	state State
-	since int64 // when the state was entered, ns since cfg.base; never for a new breaker
-	until int64 // Open: when probes may start
+	since int64       // when the state was entered, ns since cfg.base; never for a new breaker
+	// until is, for Open, when probes may start (set before the generation
+	// is installed, then fixed); for HalfOpen, when the probes in flight
+	// count as stuck: a cooldown after the last one was admitted.
+	until atomic.Int64
+
+	state    State
+	failures atomic.Int32 // Closed: consecutive failures
 
 	inflight  atomic.Int32 // HalfOpen: probes admitted and not yet done
 	successes atomic.Int32 // HalfOpen: successful probes
 }
 
-// never is the since of a new breaker's first generation.
+// never is the since of a new breaker's first generation (and, to enter,
+// no time given).
 const never = math.MinInt64
 
 // New returns a closed breaker configured by s.
@@ -48,7 +54,7 @@ func New(s Settings) *Breaker {
 }
 
 func newBreaker(key string, cfg *config) *Breaker {
-	b := &Breaker{key: key, cfg: cfg, cooldown: cfg.cooldown}
+	b := &Breaker{key: key, cfg: cfg}
 	if cfg.ratio > 0 {
 		b.win = newWindow(cfg.window)
 	}
@@ -85,20 +91,25 @@ func (b *Breaker) allowSlow(g *generation) (func(error), error) {
 			return g.done, nil
 		case Open:
 			_, now := b.cfg.clock()
-			if now < g.until {
-				return nil, &OpenError{Key: b.key, RetryAfter: time.Duration(g.until - now)}
+			if until := g.until.Load(); now < until {
+				return nil, &OpenError{Key: b.key, RetryAfter: time.Duration(until - now)}
 			}
 			g = b.transition(g, HalfOpen, nil, now)
 		case HalfOpen:
-			if n := g.inflight.Add(1); n <= b.cfg.probes {
-				return g.done, nil
-			}
-			g.inflight.Add(-1)
-			// Probes that never report (a caller that forgot done) must not
-			// wedge the breaker: after a cooldown, start a fresh half-open
-			// generation, whose probes the stale ones cannot disturb.
 			_, now := b.cfg.clock()
-			if now-g.since < int64(b.cfg.cooldown) {
+			for n := g.inflight.Load(); n < b.cfg.probes; n = g.inflight.Load() {
+				// Push the stuck deadline before taking the slot, so that a
+				// caller who finds every slot taken also sees the deadline.
+				extend(&g.until, later(now, b.cfg.cooldown))
+				if g.inflight.CompareAndSwap(n, n+1) {
+					return g.done, nil
+				}
+			}
+			// Probes that never report (a caller that forgot done) must not
+			// wedge the breaker: when no probe was admitted for a cooldown,
+			// those in flight are stuck; start a fresh half-open generation,
+			// whose probes the stale ones cannot disturb.
+			if now < g.until.Load() {
 				return nil, &OpenError{Key: b.key}
 			}
 			g = b.transition(g, HalfOpen, nil, now)
@@ -110,9 +121,10 @@ func (b *Breaker) allowSlow(g *generation) (func(error), error) {
 func (g *generation) closedDone(err error) {
 	b := g.b
 	if err == nil && b.win == nil {
-		// The hot path: a success with no window to update.
-		if b.failures.Load() != 0 && b.gen.Load() == g {
-			b.failures.Store(0)
+		// The hot path: a success with no window to update. A stale
+		// generation's count is nobody's concern.
+		if g.failures.Load() != 0 {
+			g.failures.Store(0)
 		}
 		return
 	}
@@ -136,12 +148,12 @@ func (g *generation) closedDone(err error) {
 		}
 	}
 	if o == success {
-		if b.failures.Load() != 0 {
-			b.failures.Store(0)
+		if g.failures.Load() != 0 {
+			g.failures.Store(0)
 		}
 		return
 	}
-	if n := b.failures.Add(1); b.cfg.consecutive > 0 && n >= b.cfg.consecutive {
+	if n := g.failures.Add(1); b.cfg.consecutive > 0 && n >= b.cfg.consecutive {
 		b.trip(g, err)
 	}
 }
@@ -181,75 +193,87 @@ func (b *Breaker) transition(from *generation, to State, cause error, now int64)
 		b.mu.Unlock()
 		return cur
 	}
-	g := b.enter(to, now)
+	g := b.enter(to, now, never)
+	report := b.queue(from.state, g, cause, now)
 	b.mu.Unlock()
-	b.notify(from.state, g, cause, now)
+	if report {
+		b.report()
+	}
 	return g
 }
 
-// enter installs a new generation in state s. b.mu must be held.
-func (b *Breaker) enter(s State, now int64) *generation {
+// enter installs a new generation in state s. For Open, until, unless
+// never, replaces the cooldown. b.mu must be held.
+func (b *Breaker) enter(s State, now, until int64) *generation {
 	g := b.newGen(s, now)
 	switch s {
 	case Open:
-		if b.gen.Load().state == HalfOpen {
-			b.cooldown = min(2*b.cooldown, b.cfg.maxCooldown)
+		if until == never {
+			if b.gen.Load().state == HalfOpen && b.cooldown() < b.cfg.maxCooldown {
+				b.doublings++
+			}
+			until = later(now, b.cooldown())
 		}
-		g.until = now + int64(b.cooldown)
+		g.until.Store(until)
+	case HalfOpen:
+		g.until.Store(later(now, b.cfg.cooldown))
 	case Closed:
-		b.cooldown = b.cfg.cooldown
+		b.doublings = 0
 	}
-	if s != HalfOpen {
-		b.failures.Store(0)
-		if b.win != nil {
-			b.win.reset()
-		}
+	if s != HalfOpen && b.win != nil {
+		b.win.reset()
 	}
 	b.gen.Store(g)
 	return g
 }
 
-func (b *Breaker) notify(from State, g *generation, cause error, now int64) {
-	if from == g.state {
-		return
-	}
-	t := Transition{Key: b.key, From: from, To: g.state, At: b.cfg.at(now), Cause: cause}
-	if b.cfg.onChange != nil {
-		b.cfg.onChange(t)
-	}
-	if b.cfg.store != nil && g.state != HalfOpen && cause != ErrShared {
-		var until time.Time
-		if g.state == Open {
-			until = b.cfg.at(g.until)
+// cooldown returns the length of the present or last open period:
+// Settings.Cooldown doubled b.doublings times, up to MaxCooldown. b.mu must
+// be held.
+func (b *Breaker) cooldown() time.Duration {
+	c := b.cfg.cooldown
+	for range b.doublings {
+		if c > b.cfg.maxCooldown/2 {
+			return b.cfg.maxCooldown
 		}
-		// The local breaker works whatever the store says; a Store reports
-		// its own failures (see Store).
-		_ = b.cfg.store.Publish(context.Background(), t, until)
+		c *= 2
 	}
+	return min(c, b.cfg.maxCooldown)
+}
+
+// later returns now+d, saturating rather than overflowing.
+func later(now int64, d time.Duration) int64 {
+	return now + min(int64(d), math.MaxInt64-max(now, 0))
 }
 
 // State returns the breaker's state. An open breaker whose cooldown has
 // passed reports (and becomes) half-open, as the next Allow would see it.
 func (b *Breaker) State() State {
+	return b.current().state
+}
+
+// current returns the current generation, after moving an open breaker
+// whose cooldown has passed to half-open.
+func (b *Breaker) current() *generation {
 	g := b.gen.Load()
 	if g.state == Open {
-		if _, now := b.cfg.clock(); now >= g.until {
+		if _, now := b.cfg.clock(); now >= g.until.Load() {
 			g = b.transition(g, HalfOpen, nil, now)
 		}
 	}
-	return g.state
+	return g
 }
 
 // Snapshot returns a point-in-time view of the breaker.
 func (b *Breaker) Snapshot() Snapshot {
-	st := b.State()
+	b.current()
 	b.mu.Lock()
-	g := b.gen.Load()
+	g := b.gen.Load() // all fields below describe this one generation
 	s := Snapshot{
 		Key:                 b.key,
-		State:               st,
-		ConsecutiveFailures: int(b.failures.Load()),
-		Cooldown:            b.cooldown,
+		State:               g.state,
+		ConsecutiveFailures: int(g.failures.Load()),
+		Cooldown:            b.cooldown(),
 	}
 	if b.win != nil {
 		s.WindowCalls, s.WindowFailures = b.win.calls, b.win.failures
@@ -259,8 +283,8 @@ func (b *Breaker) Snapshot() Snapshot {
 		s.Since = b.cfg.at(g.since)
 	}
 	if g.state == Open {
-		if _, now := b.cfg.clock(); g.until > now {
-			s.RetryAfter = time.Duration(g.until - now)
+		if _, now := b.cfg.clock(); g.until.Load() > now {
+			s.RetryAfter = time.Duration(g.until.Load() - now)
 		}
 	}
 	return s
@@ -271,15 +295,18 @@ func (b *Breaker) Reset() {
 	_, now := b.cfg.clock()
 	b.mu.Lock()
 	from := b.gen.Load()
-	g := b.enter(Closed, now)
+	g := b.enter(Closed, now, never)
+	report := b.queue(from.state, g, nil, now)
 	b.mu.Unlock()
-	b.notify(from.state, g, nil, now)
+	if report {
+		b.report()
+	}
 }
 
 // evictable reports whether the breaker is closed with no failure on
 // record, so that dropping it is the same as keeping it.
 func (b *Breaker) evictable() bool {
-	if b.gen.Load().state != Closed || b.failures.Load() != 0 {
+	if g := b.gen.Load(); g.state != Closed || g.failures.Load() != 0 {
 		return false
 	}
 	if b.win == nil {
@@ -288,6 +315,13 @@ func (b *Breaker) evictable() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.win.failures == 0
+}
+
+// evictableLocked is evictable for a caller that holds b.mu.
+func (b *Breaker) evictableLocked() bool {
+	g := b.gen.Load()
+	return g.state == Closed && g.failures.Load() == 0 &&
+		(b.win == nil || b.win.failures == 0)
 }
 
 // Do runs fn if b allows it and records the result. A panic in fn counts

@@ -89,120 +89,6 @@ func TestTripsAfterConsecutiveFailures(t *testing.T) {
 	assert.Equal(t, clk.Now().Add(-10*time.Second), s.Since)
 }
 
-func TestHalfOpen(t *testing.T) {
-	tests := []struct {
-		name     string
-		settings Settings
-		// results of the probes, in order, after the first cooldown
-		probes    []error
-		wantState State
-		wantCool  time.Duration // cooldown of the present open period
-	}{
-		{"one success closes", Settings{}, []error{nil}, Closed, 10 * time.Second},
-		{"failure re-opens with cooldown doubled", Settings{MaxCooldown: time.Minute}, []error{errBoom}, Open, 20 * time.Second},
-		{"doubling is capped", Settings{MaxCooldown: 15 * time.Second}, []error{errBoom}, Open, 15 * time.Second},
-		{"no MaxCooldown: no doubling", Settings{}, []error{errBoom}, Open, 10 * time.Second},
-		{"needs two successes", Settings{SuccessesToClose: 2}, []error{nil}, HalfOpen, 10 * time.Second},
-		{"two successes close", Settings{SuccessesToClose: 2}, []error{nil, nil}, Closed, 10 * time.Second},
-		{"canceled probe is neutral", Settings{}, []error{context.Canceled}, HalfOpen, 10 * time.Second},
-		{"excluded error is a success", Settings{IsFailure: func(err error) bool { return err != errBoom }}, []error{errBoom}, Closed, 10 * time.Second},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			clk := newFakeClock()
-			tt.settings.Now = clk.Now
-			tt.settings.Cooldown = 10 * time.Second
-			tt.settings.ConsecutiveFailures = 1
-			b := New(tt.settings)
-			require.True(t, call(b, errors.New("trip")))
-			require.Equal(t, Open, b.State())
-			clk.Advance(10 * time.Second)
-			for _, err := range tt.probes {
-				require.True(t, call(b, err))
-			}
-			s := b.Snapshot()
-			assert.Equal(t, tt.wantState, s.State)
-			assert.Equal(t, tt.wantCool, s.Cooldown)
-			if tt.wantState == Open {
-				assert.Equal(t, tt.wantCool, s.RetryAfter)
-			}
-		})
-	}
-}
-
-func TestCooldownDoublesOnEachReopenAndResetsOnClose(t *testing.T) {
-	clk := newFakeClock()
-	b := New(Settings{ConsecutiveFailures: 1, Cooldown: time.Second, MaxCooldown: 5 * time.Second, Now: clk.Now})
-	require.True(t, call(b, errBoom))
-	var got []time.Duration
-	for range 4 {
-		d := b.Snapshot().RetryAfter
-		got = append(got, d)
-		clk.Advance(d)
-		require.True(t, call(b, errBoom), "the probe is admitted")
-	}
-	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}, got)
-	clk.Advance(5 * time.Second)
-	require.True(t, call(b, nil))
-	require.Equal(t, Closed, b.State())
-	require.True(t, call(b, errBoom))
-	assert.Equal(t, time.Second, b.Snapshot().RetryAfter, "closing restores the base cooldown")
-}
-
-func TestHalfOpenAdmitsOnlyProbes(t *testing.T) {
-	clk := newFakeClock()
-	b := New(Settings{ConsecutiveFailures: 1, HalfOpenProbes: 2, Cooldown: time.Second, Now: clk.Now})
-	require.True(t, call(b, errBoom))
-	clk.Advance(time.Second)
-
-	var admitted atomic.Int32
-	var dones sync.Map
-	var wg sync.WaitGroup
-	for i := range 100 {
-		wg.Go(func() {
-			done, err := b.Allow()
-			if err == nil {
-				admitted.Add(1)
-				dones.Store(i, done)
-				return
-			}
-			var oe *OpenError
-			if assert.ErrorAs(t, err, &oe) {
-				assert.Zero(t, oe.RetryAfter, "half-open rejections carry no wait")
-			}
-		})
-	}
-	wg.Wait()
-	require.Equal(t, int32(2), admitted.Load())
-	assert.Equal(t, HalfOpen, b.State())
-	n := 0
-	dones.Range(func(_, v any) bool {
-		n++
-		v.(func(error))(nil)
-		return true
-	})
-	require.Equal(t, 2, n)
-	assert.Equal(t, Closed, b.State())
-}
-
-func TestStuckProbeDoesNotWedgeBreaker(t *testing.T) {
-	clk := newFakeClock()
-	b := New(Settings{ConsecutiveFailures: 1, Cooldown: time.Second, Now: clk.Now})
-	require.True(t, call(b, errBoom))
-	clk.Advance(time.Second)
-	forgotten, err := b.Allow() // a probe whose caller never reports
-	require.NoError(t, err)
-	requireOpenError(t, b, "", 0)
-	clk.Advance(time.Second)
-	done, err := b.Allow()
-	require.NoError(t, err, "after a cooldown a new probe is admitted")
-	done(nil)
-	assert.Equal(t, Closed, b.State())
-	forgotten(errBoom) // late and stale: ignored
-	assert.Equal(t, Closed, b.State())
-	assert.Equal(t, 0, b.Snapshot().ConsecutiveFailures)
-}
-
 func TestStaleResultsAreIgnored(t *testing.T) {
 	clk := newFakeClock()
 	b := New(Settings{Cooldown: time.Second, Now: clk.Now})
@@ -394,7 +280,7 @@ func TestHammer(t *testing.T) {
 				g := b.gen.Load()
 				done, err := b.Allow()
 				if err != nil {
-					require.ErrorIs(t, err, ErrOpen)
+					assert.ErrorIs(t, err, ErrOpen)
 					continue
 				}
 				half := g.state == HalfOpen && b.gen.Load() == g
@@ -424,4 +310,34 @@ func TestHammer(t *testing.T) {
 	b.Reset()
 	assert.Equal(t, Closed, b.State())
 	assert.True(t, call(b, nil))
+}
+
+// Every field of a snapshot describes the same state, even while other
+// goroutines trip and reset the breaker.
+func TestSnapshotIsConsistent(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{ConsecutiveFailures: 1, Now: clk.Now})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				call(b, errBoom)
+				b.Reset()
+			}
+		}
+	})
+	for range 20000 {
+		s := b.Snapshot()
+		if s.State == Open {
+			require.Equal(t, 30*time.Second, s.RetryAfter, "%+v", s)
+		} else {
+			require.Zero(t, s.RetryAfter, "%+v", s)
+		}
+	}
+	close(stop)
+	wg.Wait()
 }

@@ -14,12 +14,14 @@ import (
 // created on first use. It is safe for concurrent use.
 //
 // Memory is bounded: breakers that are closed, idle and have no failure on
-// record are dropped (such a breaker behaves exactly like a new one), when
+// record are dropped (such a breaker behaves like a new one; a failure-ratio
+// window forgets its successes, which can only make it trip sooner), when
 // idle for the idle TTL or, least recently used first, when the registry
 // reaches its maximum size (then also when not used during the last
 // quarter-maximum of new keys). Open and half-open breakers are never dropped,
-// so a flood of new keys cannot wipe out protection; if every tracked
-// breaker is open or half-open the registry grows past its maximum.
+// so a flood of new keys cannot wipe out protection; when too few breakers
+// can be dropped the registry goes past its maximum by the one new key, and
+// until its next full scan makes room by dropping the keys added since.
 type Registry[K comparable] struct {
 	cfg     *config
 	maxKeys int
@@ -33,6 +35,14 @@ type Registry[K comparable] struct {
 	epochStart  int64      // ns since cfg.base
 	epochInsert int        // inserts in this epoch
 	lastSweep   int64
+	// crowded: the last scan could not bring the registry under maxKeys
+	// (too many open or failing breakers). Until the next scan, which waits
+	// for scanWait more sweeps, a full registry drops the keys inserted
+	// since (fresh, oldest first) rather than scan again on every insert.
+	crowded  bool
+	fresh    []K
+	scanWait int
+	scans    int // full scans, for tests
 }
 
 // RegistryOption configures a Registry.
@@ -92,30 +102,57 @@ func (r *Registry[K]) insert(key K) *Breaker {
 	}
 	_, now := r.cfg.clock()
 	// An epoch ends after idleTTL/2, or after maxKeys/8 inserts so that a
-	// full registry can tell the least recently used breakers apart.
+	// full registry can tell the least recently used breakers apart. Only
+	// inserts end epochs: when the current one began at least idleTTL ago,
+	// a breaker last seen in an earlier epoch has been idle that long, so
+	// skip an epoch to make it count as idle.
+	half := max(int64(r.idleTTL/2), 1)
 	r.epochInsert++
-	if now-r.epochStart >= int64(r.idleTTL/2) || r.epochInsert > r.maxKeys/8 {
-		r.newEpoch(now)
+	if elapsed := now - r.epochStart; elapsed >= 2*half {
+		r.newEpoch(now, 2)
+	} else if elapsed >= half || r.epochInsert > r.maxKeys/8 {
+		r.newEpoch(now, 1)
 	}
-	if r.count.Load() >= int64(r.maxKeys) || now-r.lastSweep >= int64(r.idleTTL/2) {
-		r.sweep(now)
+	if r.count.Load() >= int64(r.maxKeys) || now-r.lastSweep >= half {
+		r.sweep(now, half)
 	}
 	b := newBreaker(keyString(key), r.cfg)
 	b.seen.Store(r.epoch.Load())
 	r.m.Store(key, b)
 	r.count.Add(1)
+	if r.crowded {
+		r.fresh = append(r.fresh, key)
+	}
 	return b
 }
 
-// sweep drops idle breakers and, if the registry is still full, the least
-// recently used evictable ones until it is 3/4 full. r.mu must be held.
-func (r *Registry[K]) sweep(now int64) {
+// sweep drops idle breakers and, when the registry is full, the least
+// recently used evictable ones. r.mu must be held.
+func (r *Registry[K]) sweep(now, half int64) {
+	if r.crowded && r.scanWait > 0 && now-r.lastSweep < half {
+		r.scanWait--
+		for len(r.fresh) > 0 && r.count.Load() >= int64(r.maxKeys) {
+			k := r.fresh[0]
+			r.fresh = r.fresh[1:]
+			if v, ok := r.m.Load(k); ok {
+				r.drop(k, v.(*Breaker))
+			}
+		}
+		return
+	}
+	r.shrink(r.scan(now))
+	r.crowded = r.count.Load() >= int64(r.maxKeys)
+	r.fresh = nil
+	r.scanWait = r.maxKeys / 8
+}
+
+// scan drops idle breakers and, if the registry is full, returns the other
+// evictable ones by age in epochs (0, 1 or 2). r.mu must be held.
+func (r *Registry[K]) scan(now int64) (byAge [3][]K) {
 	r.lastSweep = now
+	r.scans++
 	cur := r.epoch.Load()
 	full := r.count.Load() >= int64(r.maxKeys)
-	// Evictable breakers not idle yet, by age in epochs (0, 1 or 2): the
-	// least recently used are the oldest.
-	var byAge [3][]K
 	r.m.Range(func(k, v any) bool {
 		b := v.(*Breaker)
 		if !b.evictable() {
@@ -132,14 +169,17 @@ func (r *Registry[K]) sweep(now int64) {
 		}
 		return true
 	})
+	return byAge
+}
+
+// shrink drops the least recently used of the candidates found by scan
+// until the registry is 3/4 full. r.mu must be held.
+func (r *Registry[K]) shrink(byAge [3][]K) {
 	target := int64(r.maxKeys) * 3 / 4
-	if !full || r.count.Load() <= target {
-		return
-	}
 	for age := 2; age >= 0; age-- {
 		for _, k := range byAge[age] {
 			if r.count.Load() <= target {
-				break
+				return
 			}
 			if v, ok := r.m.Load(k); ok {
 				r.drop(k, v.(*Breaker))
@@ -148,14 +188,19 @@ func (r *Registry[K]) sweep(now int64) {
 	}
 }
 
-func (r *Registry[K]) newEpoch(now int64) {
-	r.epoch.Add(1)
+func (r *Registry[K]) newEpoch(now int64, n uint32) {
+	r.epoch.Add(n)
 	r.epochStart = now
 	r.epochInsert = 0
 }
 
+// drop removes key's breaker b if it is still evictable. Holding b.mu
+// keeps b from tripping between the check and the removal (a breaker
+// found evictable by scan may have failed since). r.mu must be held.
 func (r *Registry[K]) drop(key K, b *Breaker) {
-	if r.m.CompareAndDelete(key, b) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.evictableLocked() && r.m.CompareAndDelete(key, b) {
 		r.count.Add(-1)
 	}
 }

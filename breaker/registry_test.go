@@ -153,3 +153,75 @@ func TestStoreSharesOpenCircuits(t *testing.T) {
 	n := New(Settings{})
 	assert.NoError(t, n.Sync(ctx), "no store: nothing to do")
 }
+
+// The idle TTL holds when new keys arrive rarely: a breaker unused since
+// before the previous insert, at least a TTL ago, is dropped by the next.
+func TestRegistryIdleEvictionWithSparseInserts(t *testing.T) {
+	clk := newFakeClock()
+	r := NewRegistry[string](Settings{Now: clk.Now}, WithIdleTTL(10*time.Minute))
+	idle := r.Get("idle")
+	busy := r.Get("busy")
+	clk.Advance(time.Hour)
+	r.Get("a")
+	assert.Equal(t, 3, r.Len(), "used in the current epoch: maybe a moment ago")
+	clk.Advance(time.Hour)
+	assert.Same(t, busy, r.Get("busy"))
+	r.Get("b")
+	assert.Equal(t, 3, r.Len())
+	assert.Same(t, busy, r.Get("busy"))
+	assert.NotSame(t, idle, r.Get("idle"), "unused for two hours")
+}
+
+// A breaker that trips while a sweep is choosing what to evict is kept.
+func TestRegistrySweepRechecksBeforeEvicting(t *testing.T) {
+	r := NewRegistry[int](Settings{ConsecutiveFailures: 1}, WithMaxKeys(8))
+	bs := make([]*Breaker, 8)
+	for i := range bs {
+		r.Get(i)
+	}
+	for i := range bs {
+		bs[i] = r.Get(i) // used in the current epoch
+	}
+	r.mu.Lock()
+	victims := r.scan(0)
+	require.NotEmpty(t, victims[0])
+	for _, b := range bs {
+		require.True(t, call(b, errBoom)) // every candidate trips meanwhile
+	}
+	r.shrink(victims)
+	r.mu.Unlock()
+	assert.Equal(t, 8, r.Len())
+	for i, b := range bs {
+		assert.Same(t, b, r.Get(i), "key %d", i)
+	}
+}
+
+// A registry full of open breakers does not scan every breaker on every
+// insert: the keys inserted meanwhile are dropped first, and the bound holds.
+func TestRegistryFullOfOpenBreakersScansRarely(t *testing.T) {
+	clk := newFakeClock()
+	r := NewRegistry[int](Settings{ConsecutiveFailures: 1, Now: clk.Now}, WithMaxKeys(800))
+	open := make([]*Breaker, 800)
+	for i := range open {
+		open[i] = r.Get(-i - 1)
+		require.True(t, call(open[i], errBoom))
+	}
+	scans := r.scans
+	for i := range 8000 {
+		r.Get(i)
+		require.LessOrEqual(t, r.Len(), 801)
+	}
+	assert.LessOrEqual(t, r.scans-scans, 80, "at most one full scan per maxKeys/8 inserts")
+	for i, b := range open {
+		require.Same(t, b, r.Get(-i-1))
+	}
+	// Once the breakers close, the next scan makes room again.
+	for _, b := range open[:400] {
+		b.Reset()
+	}
+	for i := range 200 {
+		r.Get(10_000 + i)
+	}
+	assert.LessOrEqual(t, r.Len(), 800)
+	assert.Same(t, r.Get(10_199), r.Get(10_199))
+}

@@ -33,7 +33,9 @@ type Settings struct {
 	MaxCooldown time.Duration
 
 	// HalfOpenProbes is how many calls a half-open breaker lets through at
-	// once. Default 1.
+	// once. Default 1. When every probe is in flight and none was admitted
+	// for a Cooldown, the probes count as lost (a caller that never called
+	// done): the breaker starts a fresh half-open period and ignores them.
 	HalfOpenProbes int
 	// SuccessesToClose is how many successful probes close a half-open
 	// breaker. Default 1.
@@ -46,7 +48,11 @@ type Settings struct {
 	IsFailure func(error) bool
 
 	// OnStateChange, if set, is called after every change of state, with
-	// no lock held: it may call back into the breaker.
+	// no lock held: it may call back into the breaker. The changes of one
+	// breaker are reported one at a time and in order: a change made while
+	// an earlier one is being reported (by another goroutine, or by this
+	// callback) is reported by the goroutine reporting the earlier one,
+	// once that call returns.
 	OnStateChange func(Transition)
 
 	// Now is the clock; nil means time.Now. A test seam: testing/synctest

@@ -54,7 +54,9 @@ type Snapshot struct {
 	WindowFailures int
 	// RetryAfter is how long an open breaker keeps rejecting; zero otherwise.
 	RetryAfter time.Duration
-	// Cooldown is the cooldown the breaker uses the next time it opens.
+	// Cooldown is the length of the present open period or, half-open, of
+	// the last one (a failed probe doubles it, up to Settings.MaxCooldown);
+	// when closed, Settings.Cooldown, which the breaker uses when it next opens.
 	Cooldown time.Duration
 	// Since is when the breaker entered its current state (zero for a
 	// breaker that has been closed since it was created).

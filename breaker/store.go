@@ -13,9 +13,11 @@ var ErrShared = errors.New("breaker: opened by another instance")
 
 // Store shares open circuits between instances of a service, so that when
 // one instance finds a tenant's dependency down the others stop calling it
-// too. Breakers publish every change to Open or Closed (after releasing
-// their locks, on the goroutine that caused it, so Publish should be quick
-// and report its own errors); Sync adopts what other instances published.
+// too. Breakers publish every change to Open or Closed, in order, right
+// after Settings.OnStateChange and like it with no lock held (on the
+// goroutine that caused the change or one reporting an earlier change, so
+// Publish should be quick and report its own errors); Sync adopts what
+// other instances published.
 //
 // MemoryStore is the in-process implementation; a Redis one lets
 // separate processes share state.
@@ -30,8 +32,9 @@ type Store interface {
 
 // Sync adopts the shared state from the Store: if another instance has
 // opened this breaker's key until a later time than this breaker knows, the
-// breaker opens until then (a transition with Cause ErrShared). Without a
-// Store, Sync does nothing.
+// breaker opens until then (from Closed or HalfOpen, a transition with
+// Cause ErrShared; the cooldown is not doubled). Without a Store, Sync does
+// nothing.
 func (b *Breaker) Sync(ctx context.Context) error {
 	if b.cfg.store == nil {
 		return nil
@@ -47,14 +50,16 @@ func (b *Breaker) Sync(ctx context.Context) error {
 	}
 	b.mu.Lock()
 	from := b.gen.Load()
-	if from.state == Open && from.until >= u {
+	if from.state == Open && from.until.Load() >= u {
 		b.mu.Unlock()
 		return nil
 	}
-	g := b.enter(Open, now)
-	g.until = u
+	g := b.enter(Open, now, u)
+	report := b.queue(from.state, g, ErrShared, now)
 	b.mu.Unlock()
-	b.notify(from.state, g, ErrShared, now)
+	if report {
+		b.report()
+	}
 	return nil
 }
 

@@ -1,0 +1,90 @@
+package breaker
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// notes holds the transitions of one breaker that are yet to be reported
+// to Settings.OnStateChange and the Store. Transitions are queued under
+// the breaker's mutex and reported in that order, with no lock held, by
+// one goroutine at a time: a transition made while another goroutine is
+// still reporting an earlier one (or by a listener calling back into the
+// breaker) is reported after it, never before.
+type notes struct {
+	pending   []note
+	reporting bool // a goroutine is in report
+}
+
+type note struct {
+	t     Transition
+	until time.Time // t.To == Open: end of the open period
+}
+
+// queue records the change from state from to generation g for the
+// listeners and reports whether the caller must now call report. b.mu must
+// be held.
+func (b *Breaker) queue(from State, g *generation, cause error, now int64) bool {
+	if from == g.state || (b.cfg.onChange == nil && b.cfg.store == nil) {
+		return false
+	}
+	if b.notes == nil {
+		b.notes = &notes{}
+	}
+	n := note{t: Transition{Key: b.key, From: from, To: g.state, At: b.cfg.at(now), Cause: cause}}
+	if g.state == Open {
+		n.until = b.cfg.at(g.until.Load())
+	}
+	b.notes.pending = append(b.notes.pending, n)
+	if b.notes.reporting {
+		return false
+	}
+	b.notes.reporting = true
+	return true
+}
+
+// report tells the listeners about queued transitions, in order, until
+// none is left. b.mu must not be held.
+func (b *Breaker) report() {
+	done := false
+	defer func() {
+		if !done { // a listener panicked: the next transition reports the rest
+			b.mu.Lock()
+			b.notes.reporting = false
+			b.mu.Unlock()
+		}
+	}()
+	for {
+		b.mu.Lock()
+		q := b.notes
+		if len(q.pending) == 0 {
+			q.pending = nil
+			q.reporting = false
+			b.mu.Unlock()
+			done = true
+			return
+		}
+		n := q.pending[0]
+		q.pending = q.pending[1:]
+		b.mu.Unlock()
+		b.tell(n)
+	}
+}
+
+func (b *Breaker) tell(n note) {
+	if b.cfg.onChange != nil {
+		b.cfg.onChange(n.t)
+	}
+	if b.cfg.store != nil && n.t.To != HalfOpen && n.t.Cause != ErrShared {
+		// The local breaker works whatever the store says; a Store reports
+		// its own failures (see Store).
+		_ = b.cfg.store.Publish(context.Background(), n.t, n.until)
+	}
+}
+
+// extend raises v to at least x.
+func extend(v *atomic.Int64, x int64) {
+	for old := v.Load(); old < x && !v.CompareAndSwap(old, x); old = v.Load() {
+	}
+}
