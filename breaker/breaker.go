@@ -335,7 +335,7 @@ func Do[T any](b *Breaker, fn func() (T, error)) (T, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			done(errPanicked)
+			done(ErrPanicked)
 		}
 	}()
 	v, err := fn()

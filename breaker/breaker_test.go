@@ -132,17 +132,22 @@ func TestNeutralAndExcludedErrors(t *testing.T) {
 func TestFailureRatio(t *testing.T) {
 	clk := newFakeClock()
 	b := New(Settings{FailureRatio: 0.5, Window: 10, MinCalls: 6, Now: clk.Now})
-	for range 4 {
-		require.True(t, call(b, nil))
+	// Intermittent failures, never three in a row: only the ratio trips.
+	for i, err := range []error{errBoom, nil, errBoom, nil, errBoom, nil} {
+		require.True(t, call(b, err))
+		require.Equal(t, Closed, b.State(), "call %d", i)
 	}
-	// Four failures in a row would trip the consecutive rule, which is off
-	// when a ratio is set and ConsecutiveFailures is not.
-	for range 4 {
-		require.True(t, call(b, errBoom))
-	}
-	assert.Equal(t, Open, b.State(), "4 of 8 calls failed")
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, Open, b.State(), "4 of 7 calls failed")
 
-	b2 := New(Settings{FailureRatio: 0.5, Window: 10, MinCalls: 6, Now: clk.Now})
+	// The consecutive rule (default 3) still applies with a ratio set.
+	b1 := New(Settings{FailureRatio: 0.5, Window: 10, MinCalls: 6, Now: clk.Now})
+	for range 3 {
+		require.True(t, call(b1, errBoom))
+	}
+	assert.Equal(t, Open, b1.State(), "3 in a row, though fewer than MinCalls")
+
+	b2 := New(Settings{FailureRatio: 0.5, Window: 10, MinCalls: 6, ConsecutiveFailures: -1, Now: clk.Now})
 	for range 5 {
 		require.True(t, call(b2, errBoom))
 	}
@@ -152,7 +157,7 @@ func TestFailureRatio(t *testing.T) {
 	assert.Equal(t, 5, s.WindowFailures)
 	assert.False(t, b2.evictable())
 
-	b3 := New(Settings{FailureRatio: 0.5, Window: 4, MinCalls: 4, Now: clk.Now})
+	b3 := New(Settings{FailureRatio: 0.5, Window: 4, MinCalls: 4, ConsecutiveFailures: -1, Now: clk.Now})
 	for _, err := range []error{errBoom, nil, nil, nil, errBoom, nil} {
 		require.True(t, call(b3, err))
 	}

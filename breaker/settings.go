@@ -10,8 +10,8 @@ import (
 // value is usable: each zero field means the default documented on it.
 type Settings struct {
 	// ConsecutiveFailures trips a closed breaker after this many failures
-	// in a row. Default 3, or disabled when FailureRatio is set and this is
-	// zero. A negative value disables it.
+	// in a row, whether or not FailureRatio is set. Default 3; a negative
+	// value disables the rule (to trip on the ratio alone).
 	ConsecutiveFailures int
 
 	// FailureRatio, when in (0, 1], trips a closed breaker when the share
@@ -72,8 +72,10 @@ const (
 	failure
 )
 
-// errPanicked is passed to done by Do when fn panics: always a failure.
-var errPanicked = errors.New("breaker: call panicked")
+// ErrPanicked is what Do reports to the breaker when fn panics, and what
+// other wrappers (safecall) should pass to done for a call that panicked:
+// it always counts as a failure, whatever Settings.IsFailure says.
+var ErrPanicked = errors.New("breaker: call panicked")
 
 // config is Settings with defaults applied, shared by all breakers of a
 // registry.
@@ -115,7 +117,8 @@ func newConfig(s Settings) *config {
 			c.minCalls = 10
 		}
 		c.minCalls = min(c.minCalls, c.window)
-	} else if c.consecutive == 0 {
+	}
+	if c.consecutive == 0 {
 		c.consecutive = 3
 	}
 	if c.consecutive < 0 {
@@ -145,7 +148,7 @@ func (c *config) classify(err error) outcome {
 	switch {
 	case err == nil:
 		return success
-	case err == errPanicked:
+	case errors.Is(err, ErrPanicked):
 		return failure
 	case errors.Is(err, context.Canceled):
 		return neutral

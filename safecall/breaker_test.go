@@ -186,6 +186,20 @@ func TestPanicRecordedThenPropagated(t *testing.T) {
 	})
 }
 
+func TestPanicIsAFailureWhateverIsFailureSays(t *testing.T) {
+	// A breaker that counts only some errors as failures still counts a panic.
+	b := breaker.New(breaker.Settings{ConsecutiveFailures: 1, IsFailure: func(err error) bool {
+		var se *statusError
+		return errors.As(err, &se) && se.code >= 500
+	}})
+	assert.PanicsWithValue(t, "boom", func() {
+		_, _ = safecall.Call(context.Background(), "op", func(context.Context) (int, error) {
+			panic("boom")
+		}, safecall.WithBreaker(b))
+	})
+	assert.Equal(t, breaker.Open, b.State())
+}
+
 func TestNilBreakerInterface(t *testing.T) {
 	s := newScript()
 	_, err := safecall.Call(context.Background(), "op", s.fn, safecall.WithBreaker(nil))

@@ -3,6 +3,8 @@ package safecall
 import (
 	"context"
 	"errors"
+
+	"github.com/voxanne/resilience/breaker"
 )
 
 // Call calls fn until it succeeds or the policy gives up, and returns its
@@ -71,7 +73,7 @@ func attempt[T any](ctx context.Context, c *config, fn func(context.Context) (T,
 		}
 		if !reported { // fn or the classifier panicked
 			reported = true
-			done(panicError{})
+			done(breaker.ErrPanicked)
 		}
 	}()
 	v, err = fn(actx)
@@ -115,7 +117,7 @@ func breakerOutcome(class Class, err error) error {
 	return err
 }
 
-// panicError is what a breaker is told of an attempt that panicked.
+// panicError is what the waiters of a Refresher get when its fn panics.
 type panicError struct{}
 
 func (panicError) Error() string { return "safecall: function panicked" }
