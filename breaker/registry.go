@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -27,8 +28,8 @@ type Registry[K comparable] struct {
 	maxKeys int
 	idleTTL time.Duration
 
-	m     sync.Map      // K -> *Breaker
-	count atomic.Int64  // breakers in m
+	idx   index[K]
+	count atomic.Int64  // breakers tracked
 	epoch atomic.Uint32 // advances every idleTTL/2; breakers remember the epoch of their last Get
 
 	mu          sync.Mutex // serialises inserts and sweeps
@@ -77,6 +78,7 @@ func NewRegistry[K comparable](s Settings, opts ...RegistryOption) *Registry[K] 
 		o.idleTTL = 10 * time.Minute
 	}
 	r := &Registry[K]{cfg: newConfig(s), maxKeys: o.maxKeys, idleTTL: o.idleTTL}
+	r.idx.init()
 	r.epoch.Store(1)
 	return r
 }
@@ -84,10 +86,11 @@ func NewRegistry[K comparable](s Settings, opts ...RegistryOption) *Registry[K] 
 // Get returns the breaker for key, creating it if needed. Getting an
 // existing breaker takes no lock, reads no clock and does not allocate.
 func (r *Registry[K]) Get(key K) *Breaker {
-	if v, ok := r.m.Load(key); ok {
-		b := v.(*Breaker)
-		if e := r.epoch.Load(); b.seen.Load() != e {
-			b.seen.Store(e)
+	if b, ok := (*r.idx.read.Load())[key]; ok {
+		if s, e := b.seen.Load(), r.epoch.Load(); s != e {
+			if s == dropped || !b.seen.CompareAndSwap(s, e) {
+				return r.insert(key)
+			}
 		}
 		return b
 	}
@@ -97,10 +100,12 @@ func (r *Registry[K]) Get(key K) *Breaker {
 func (r *Registry[K]) insert(key K) *Breaker {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if v, ok := r.m.Load(key); ok {
-		return v.(*Breaker)
-	}
 	_, now := r.cfg.clock()
+	defer r.idx.missed(now) // runs before the unlock
+	if b, ok := r.idx.current()[key]; ok {
+		b.seen.Store(r.epoch.Load())
+		return b
+	}
 	// An epoch ends after idleTTL/2, or after maxKeys/8 inserts so that a
 	// full registry can tell the least recently used breakers apart. Only
 	// inserts end epochs: when the current one began at least idleTTL ago,
@@ -118,7 +123,7 @@ func (r *Registry[K]) insert(key K) *Breaker {
 	}
 	b := newBreaker(keyString(key), r.cfg)
 	b.seen.Store(r.epoch.Load())
-	r.m.Store(key, b)
+	r.idx.writable()[key] = b
 	r.count.Add(1)
 	if r.crowded {
 		r.fresh = append(r.fresh, key)
@@ -134,8 +139,8 @@ func (r *Registry[K]) sweep(now, half int64) {
 		for len(r.fresh) > 0 && r.count.Load() >= int64(r.maxKeys) {
 			k := r.fresh[0]
 			r.fresh = r.fresh[1:]
-			if v, ok := r.m.Load(k); ok {
-				r.drop(k, v.(*Breaker))
+			if b, ok := r.idx.current()[k]; ok {
+				r.drop(k, b)
 			}
 		}
 		return
@@ -153,22 +158,23 @@ func (r *Registry[K]) scan(now int64) (byAge [3][]K) {
 	r.scans++
 	cur := r.epoch.Load()
 	full := r.count.Load() >= int64(r.maxKeys)
-	r.m.Range(func(k, v any) bool {
-		b := v.(*Breaker)
+	// Ranging over the current map while drop deletes from it is fine:
+	// either it is the dirty map (deleting during range is allowed) or the
+	// read map, which drop does not modify.
+	for k, b := range r.idx.current() {
 		if !b.evictable() {
-			return true
+			continue
 		}
 		// Idle: not used in this epoch nor in the two before, so for at
 		// least idleTTL (an epoch lasts idleTTL/2), or during the last
 		// quarter of maxKeys inserts at least.
 		age := cur - b.seen.Load()
 		if age >= 3 {
-			r.drop(k.(K), b)
+			r.drop(k, b)
 		} else if full {
-			byAge[age] = append(byAge[age], k.(K))
+			byAge[age] = append(byAge[age], k)
 		}
-		return true
-	})
+	}
 	return byAge
 }
 
@@ -181,15 +187,17 @@ func (r *Registry[K]) shrink(byAge [3][]K) {
 			if r.count.Load() <= target {
 				return
 			}
-			if v, ok := r.m.Load(k); ok {
-				r.drop(k, v.(*Breaker))
+			if b, ok := r.idx.current()[k]; ok {
+				r.drop(k, b)
 			}
 		}
 	}
 }
 
 func (r *Registry[K]) newEpoch(now int64, n uint32) {
-	r.epoch.Add(n)
+	if r.epoch.Add(n) == dropped {
+		r.epoch.Add(1) // epochs wrap around (ages are computed modulo 2^32) but skip dropped
+	}
 	r.epochStart = now
 	r.epochInsert = 0
 }
@@ -200,7 +208,12 @@ func (r *Registry[K]) newEpoch(now int64, n uint32) {
 func (r *Registry[K]) drop(key K, b *Breaker) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.evictableLocked() && r.m.CompareAndDelete(key, b) {
+	if !b.evictableLocked() {
+		return
+	}
+	if m := r.idx.writable(); m[key] == b {
+		delete(m, key)
+		b.seen.Store(dropped)
 		r.count.Add(-1)
 	}
 }
@@ -210,11 +223,13 @@ func (r *Registry[K]) Len() int { return int(r.count.Load()) }
 
 // Snapshot returns a snapshot of every tracked breaker, ordered by key.
 func (r *Registry[K]) Snapshot() []Snapshot {
-	out := make([]Snapshot, 0, r.count.Load())
-	r.m.Range(func(_, v any) bool {
-		out = append(out, v.(*Breaker).Snapshot())
-		return true
-	})
+	r.mu.Lock()
+	tracked := slices.Collect(maps.Values(r.idx.current()))
+	r.mu.Unlock()
+	out := make([]Snapshot, len(tracked))
+	for i, b := range tracked {
+		out[i] = b.Snapshot()
+	}
 	slices.SortFunc(out, func(a, b Snapshot) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }

@@ -225,3 +225,47 @@ func TestRegistryFullOfOpenBreakersScansRarely(t *testing.T) {
 	assert.LessOrEqual(t, r.Len(), 800)
 	assert.Same(t, r.Get(10_199), r.Get(10_199))
 }
+
+func TestRegistryPublishesNewKeysToTheReadMap(t *testing.T) {
+	clk := newFakeClock()
+	r := NewRegistry[string](Settings{Now: clk.Now})
+	inRead := func(k string) bool { _, ok := (*r.idx.read.Load())[k]; return ok }
+	for i := range 1000 {
+		r.Get("k" + strconv.Itoa(i))
+	}
+	assert.Greater(t, len(*r.idx.read.Load()), 750, "misses publish the dirty map")
+
+	clk.Advance(time.Second)
+	r.Get("k0") // a miss or a hit: read is current once the new keys are in
+	r.Get("new")
+	b := r.Get("late")
+	assert.False(t, inRead("late"), "a new key waits in the dirty map...")
+	assert.Same(t, b, r.Get("late"), "...where lookups find it")
+	clk.Advance(time.Second)
+	assert.Same(t, b, r.Get("late"))
+	assert.True(t, inRead("late"), "a second later a miss publishes it")
+	assert.Equal(t, 1002, r.Len())
+}
+
+func TestRegistryDroppedBreakerIsNotReturned(t *testing.T) {
+	clk := newFakeClock()
+	r := NewRegistry[string](Settings{Now: clk.Now}, WithIdleTTL(100*time.Millisecond))
+	old := r.Get("idle")
+	for i := range 100 {
+		require.True(t, call(r.Get("failing"+strconv.Itoa(i)), errBoom)) // kept: a failure on record
+	}
+	clk.Advance(time.Second)
+	r.Get("trigger") // a miss a second on publishes everything to the read map
+	require.Nil(t, r.idx.dirty)
+	for i := range 3 {
+		clk.Advance(100 * time.Millisecond)
+		r.Get("new" + strconv.Itoa(i)) // inserts sweep
+	}
+	_, inRead := (*r.idx.read.Load())["idle"]
+	require.True(t, inRead, "still in the read map, not yet republished...")
+	_, inDirty := r.idx.dirty["idle"]
+	require.False(t, inDirty, "...but dropped from the registry")
+	fresh := r.Get("idle")
+	assert.NotSame(t, old, fresh, "so Get makes a new one")
+	assert.Same(t, fresh, r.Get("idle"))
+}
