@@ -193,7 +193,14 @@ func (b *Breaker) transition(from *generation, to State, cause error, now int64)
 		b.mu.Unlock()
 		return cur
 	}
-	g := b.enter(to, now, never)
+	return b.enterAndUnlock(from, to, cause, now, never)
+}
+
+// enterAndUnlock installs a new generation in state to (see enter), queues
+// the change from generation from for the listeners, releases b.mu, which
+// must be held, and reports. It returns the new generation.
+func (b *Breaker) enterAndUnlock(from *generation, to State, cause error, now, until int64) *generation {
+	g := b.enter(to, now, until)
 	report := b.queue(from.state, g, cause, now)
 	b.mu.Unlock()
 	if report {
@@ -294,13 +301,7 @@ func (b *Breaker) Snapshot() Snapshot {
 func (b *Breaker) Reset() {
 	_, now := b.cfg.clock()
 	b.mu.Lock()
-	from := b.gen.Load()
-	g := b.enter(Closed, now, never)
-	report := b.queue(from.state, g, nil, now)
-	b.mu.Unlock()
-	if report {
-		b.report()
-	}
+	b.enterAndUnlock(b.gen.Load(), Closed, nil, now, never)
 }
 
 // evictable reports whether the breaker is closed with no failure on

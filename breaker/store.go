@@ -54,12 +54,7 @@ func (b *Breaker) Sync(ctx context.Context) error {
 		b.mu.Unlock()
 		return nil
 	}
-	g := b.enter(Open, now, u)
-	report := b.queue(from.state, g, ErrShared, now)
-	b.mu.Unlock()
-	if report {
-		b.report()
-	}
+	b.enterAndUnlock(from, Open, ErrShared, now, u)
 	return nil
 }
 
