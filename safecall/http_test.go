@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,16 +19,6 @@ import (
 	"github.com/voxanne/resilience/breaker"
 	"github.com/voxanne/resilience/safecall"
 )
-
-// httpError is the error a small HTTP client returns for a status >= 400.
-type httpError struct {
-	status     int
-	retryAfter time.Duration
-}
-
-func (e *httpError) Error() string             { return "unexpected status " + strconv.Itoa(e.status) }
-func (e *httpError) StatusCode() int           { return e.status }
-func (e *httpError) RetryAfter() time.Duration { return e.retryAfter }
 
 // fault is one scripted response of faultServer.
 type fault struct {
@@ -107,9 +96,9 @@ func client(t *testing.T, method, url string, calls *int) func(context.Context) 
 			return "", err
 		}
 		if resp.StatusCode >= 400 {
-			return "", &httpError{
-				status:     resp.StatusCode,
-				retryAfter: safecall.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			return "", &statusError{
+				code: resp.StatusCode,
+				ra:   safecall.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 			}
 		}
 		return string(body), nil
@@ -239,9 +228,9 @@ func TestHTTPFinalRetryAfter(t *testing.T) {
 	assert.Equal(t, safecall.RateLimit, e.Class)
 	assert.Equal(t, 2, e.Attempts)
 	assert.Equal(t, 120*time.Second, e.RetryAfter, "the server's hint, not the capped wait")
-	var he *httpError
-	require.ErrorAs(t, err, &he)
-	assert.Equal(t, 429, he.status)
+	var se *statusError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 429, se.code)
 
 	// The HTTP-date form of the header, an hour ahead.
 	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
