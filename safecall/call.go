@@ -21,14 +21,14 @@ func Call[T any](ctx context.Context, op string, fn func(context.Context) (T, er
 	for {
 		if err := ctx.Err(); err != nil {
 			var zero T
-			return zero, s.canceled(op, opts, err)
+			return zero, s.stopped(op, opts, Canceled, err)
 		}
 		var done func(error)
 		if c.breaker != nil {
 			d, err := c.breaker.Allow()
 			if err != nil {
 				var zero T
-				return zero, s.rejected(op, opts, err)
+				return zero, s.stopped(op, opts, CircuitOpen, err)
 			}
 			done = d
 		}

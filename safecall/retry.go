@@ -48,7 +48,7 @@ func (s *retryState) next(ctx context.Context, c *config, op string, opts []Opti
 	s.retries++
 	wait := s.wait(c, class, err)
 	if oe := stillOpen(c.breaker, wait); oe != nil {
-		return s.rejected(op, opts, oe)
+		return s.stopped(op, opts, CircuitOpen, oe)
 	}
 	if dl, ok := ctx.Deadline(); ok && !time.Now().Add(wait).Before(dl) {
 		return newError(op, opts, class, s.attempts, err)
@@ -65,7 +65,7 @@ func (s *retryState) next(ctx context.Context, c *config, op string, opts []Opti
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return s.canceled(op, opts, ctx.Err())
+		return s.stopped(op, opts, Canceled, ctx.Err())
 	}
 }
 
@@ -127,7 +127,7 @@ func (s *retryState) refresh(ctx context.Context, c *config, op string, opts []O
 	s.refreshed = true
 	if rerr := c.refresh(context.WithValue(ctx, attemptStartKey{}, s.start)); rerr != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return s.canceled(op, opts, cerr)
+			return s.stopped(op, opts, Canceled, cerr)
 		}
 		return newError(op, opts, Auth, s.attempts, errors.Join(err, rerr))
 	}
@@ -137,27 +137,17 @@ func (s *retryState) refresh(ctx context.Context, c *config, op string, opts []O
 	return nil
 }
 
-// canceled is the final error of a call whose context is done: the context's
-// error joined with the last attempt's, if any.
-func (s *retryState) canceled(op string, opts []Option, ctxErr error) error {
-	err := ctxErr
+// stopped is the final error of a call that stopped for reason (its
+// context's error, class Canceled, or a breaker's rejection, class
+// CircuitOpen): reason joined with the last attempt's error, if any.
+func (s *retryState) stopped(op string, opts []Option, class Class, reason error) error {
+	err := reason
 	if s.last != nil {
-		err = errors.Join(ctxErr, s.last)
+		err = errors.Join(reason, s.last)
 	}
-	return newError(op, opts, Canceled, s.attempts, err)
+	return newError(op, opts, class, s.attempts, err)
 }
 
-// rejected is the final error of a call the breaker refuses: its rejection
-// joined with the last attempt's error, if any.
-func (s *retryState) rejected(op string, opts []Option, rejection error) error {
-	err := rejection
-	if s.last != nil {
-		err = errors.Join(rejection, s.last)
-	}
-	return newError(op, opts, CircuitOpen, s.attempts, err)
-}
-
-// newError builds the final error of a call.
 func newError(op string, opts []Option, class Class, attempts int, err error) *Error {
 	return &Error{
 		Op:         op,
