@@ -16,8 +16,9 @@
 // The Aggregator is an http.Handler. It answers 200 for a healthy or degraded
 // report and 503 for a critical one, in the JSON shape of Report, or in the
 // IETF health-check draft format (pass, warn, fail) when the request accepts
-// application/health+json. Details are hidden by the query ?verbose=0 or by
-// the WithoutDetails and WithDetails options. Live and Ready give
+// application/health+json. Result details are hidden unless the WithDetails
+// option admits the request (the query ?verbose=0 hides them in any case).
+// Live and Ready give
 // Kubernetes-style liveness and readiness handlers.
 //
 // FromError turns a plain func(context.Context) error, such as

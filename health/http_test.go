@@ -51,7 +51,7 @@ func get(t *testing.T, h http.Handler, target string, header ...string) *httptes
 }
 
 func TestServeHTTPJSON(t *testing.T) {
-	agg := health.New(seedChecks(), health.WithClock(fixedClock))
+	agg := health.New(seedChecks(), health.WithClock(fixedClock), health.WithDetails(everyone))
 	rec := get(t, agg, "/api/health/integrations")
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
@@ -84,7 +84,7 @@ func TestReportTimestampIsUTCWithMillis(t *testing.T) {
 }
 
 func TestServeHTTPIETF(t *testing.T) {
-	agg := health.New(seedChecks(), health.WithClock(fixedClock))
+	agg := health.New(seedChecks(), health.WithClock(fixedClock), health.WithDetails(everyone))
 	rec := get(t, agg, "/api/health/integrations", "Accept", "application/health+json, application/json;q=0.9")
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "application/health+json", rec.Header().Get("Content-Type"))
@@ -152,6 +152,22 @@ func TestServeHTTPStatusCodes(t *testing.T) {
 	}
 }
 
+// everyone shows details to every request.
+func everyone(*http.Request) bool { return true }
+
+// TestDetailsHiddenByDefault: with neither WithDetails nor WithoutDetails,
+// nobody sees details, in either format.
+func TestDetailsHiddenByDefault(t *testing.T) {
+	agg := health.New(seedChecks(), health.WithClock(fixedClock))
+	for _, accept := range []string{"application/json", "application/health+json"} {
+		rec := get(t, agg, "/?verbose=1", "Accept", accept)
+		assert.Equal(t, http.StatusOK, rec.Code)
+		assert.NotContains(t, rec.Body.String(), "expiresInSeconds", accept)
+		assert.NotContains(t, rec.Body.String(), "details", accept)
+		assert.NotContains(t, rec.Body.String(), "observedValue", accept)
+	}
+}
+
 func TestServeHTTPDetails(t *testing.T) {
 	authenticated := func(r *http.Request) bool { return r.Header.Get("Authorization") != "" }
 	tests := []struct {
@@ -161,10 +177,13 @@ func TestServeHTTPDetails(t *testing.T) {
 		header      []string
 		wantDetails bool
 	}{
-		{"default shows details", nil, "/", nil, true},
-		{"verbose=1 shows details", nil, "/?verbose=1", nil, true},
-		{"verbose=0 hides details", nil, "/?verbose=0", nil, false},
-		{"verbose=false hides details", nil, "/?x=y&verbose=false", nil, false},
+		{"default hides details", nil, "/", nil, false},
+		{"verbose=1 cannot show details by default", nil, "/?verbose=1", nil, false},
+		{"WithDetails(nil) shows none", []health.Option{health.WithDetails(nil)}, "/", nil, false},
+		{"WithDetails for everyone", []health.Option{health.WithDetails(everyone)}, "/", nil, true},
+		{"verbose=1 with details shown", []health.Option{health.WithDetails(everyone)}, "/?verbose=1", nil, true},
+		{"verbose=0 hides details", []health.Option{health.WithDetails(everyone)}, "/?verbose=0", nil, false},
+		{"verbose=false hides details", []health.Option{health.WithDetails(everyone)}, "/?x=y&verbose=false", nil, false},
 		{"WithoutDetails hides details", []health.Option{health.WithoutDetails()}, "/", nil, false},
 		{"verbose=1 cannot override WithoutDetails", []health.Option{health.WithoutDetails()}, "/?verbose=1", nil, false},
 		{"WithDetails rejects anonymous", []health.Option{health.WithDetails(authenticated)}, "/", nil, false},
@@ -322,7 +341,7 @@ func TestServeHTTPHidesErrorTextWithoutDetails(t *testing.T) {
 	// The driver error names a host and a port; an anonymous caller must not
 	// see it, in either format.
 	ping := func(context.Context) error { return errors.New("dial tcp 10.0.0.5:5432: connection refused") }
-	agg := health.New([]health.Check{health.FromError("Database", ping, health.AsCritical())})
+	agg := health.New([]health.Check{health.FromError("Database", ping, health.AsCritical())}, health.WithDetails(everyone))
 	for _, accept := range []string{"application/json", "application/health+json"} {
 		rec := get(t, agg, "/?verbose=0", "Accept", accept)
 		assert.Equal(t, http.StatusServiceUnavailable, rec.Code)

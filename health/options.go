@@ -62,17 +62,20 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.now = n
 // fast or hand the work off.
 func OnChange(fn func(old, new Report)) Option { return func(c *config) { c.onChange = fn } }
 
-// WithDetails makes ServeHTTP include Result details only for requests for
-// which show returns true, e.g. authenticated ones (details help attackers).
-// A nil show shows details to every request. The query ?verbose=0 hides
-// details in any case.
+// WithDetails makes ServeHTTP include Result details (and, in the IETF
+// format, each check's duration) for the requests for which show returns
+// true, e.g. those of authenticated staff. Details are hidden by default:
+// they name tenants, pool sizes and error texts that help attackers. A nil
+// show shows details to nobody; to show them to every request, say so with
+// a func that returns true. The query ?verbose=0 hides details in any case.
 func WithDetails(show func(r *http.Request) bool) Option {
 	return func(c *config) { c.showDetails = show }
 }
 
-// WithoutDetails makes ServeHTTP never include Result details.
+// WithoutDetails makes ServeHTTP never include Result details, which is the
+// default; it undoes an earlier WithDetails.
 func WithoutDetails() Option {
-	return WithDetails(func(*http.Request) bool { return false })
+	return WithDetails(nil)
 }
 
 // WithLogger logs status changes and panicking checks to l (nil: no logging).
