@@ -18,6 +18,11 @@
 // IETF health-check draft format (pass, warn, fail) when the request accepts
 // application/health+json. Result details are hidden unless the WithDetails
 // option admits the request (the query ?verbose=0 hides them in any case).
+// Messages and recommendations, which every caller sees, are redacted, and
+// so are the error and panic texts that the package puts in details:
+// credentials, user names, IP addresses and host names with a port, e-mail
+// addresses, phone numbers, URL query values and token-like strings become
+// placeholders such as [redacted] and [ip]; the rest of the text stays.
 // Live and Ready give
 // Kubernetes-style liveness and readiness handlers.
 //

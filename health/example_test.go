@@ -100,7 +100,7 @@ func ExampleWithDetails() {
 }
 
 // A plain func(ctx) error, such as (*sql.DB).PingContext, becomes a check.
-// The error text, which names hosts and ports, goes in the details.
+// The error text goes in the details, with its addresses redacted.
 func ExampleFromError() {
 	ping := func(context.Context) error { return errors.New("dial tcp 10.0.0.5:5432: connection refused") }
 	agg := health.New([]health.Check{
@@ -114,7 +114,7 @@ func ExampleFromError() {
 	}
 	// Output:
 	// critical
-	// Database: critical (check failed) map[error:dial tcp 10.0.0.5:5432: connection refused]
+	// Database: critical (check failed) map[error:dial tcp [ip]:5432: connection refused]
 	// Cache: healthy (ok) map[]
 }
 

@@ -1,9 +1,11 @@
 package health_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -348,5 +350,48 @@ func TestServeHTTPHidesErrorTextWithoutDetails(t *testing.T) {
 		assert.NotContains(t, rec.Body.String(), "10.0.0.5", accept)
 	}
 	rec := get(t, agg, "/")
-	assert.Contains(t, rec.Body.String(), "10.0.0.5", "operators allowed details still see it")
+	assert.Contains(t, rec.Body.String(), `"error":"dial tcp [ip]:5432: connection refused"`,
+		"operators allowed details see the error, redacted")
+}
+
+// TestPanicsAndDriverErrorsNeverGoOutVerbatim: even to callers that may see
+// details, panic values, driver errors and check messages are redacted: no
+// password, user name, internal address or key leaves the process, in
+// either format or in the log, while the text that says what failed stays.
+func TestPanicsAndDriverErrorsNeverGoOutVerbatim(t *testing.T) {
+	synctest.Test(t, testPanicsAndDriverErrorsNeverGoOutVerbatim)
+}
+
+func testPanicsAndDriverErrorsNeverGoOutVerbatim(t *testing.T) {
+	var logs bytes.Buffer
+	agg := health.New([]health.Check{
+		{Name: "panics", Func: func(context.Context) health.Result {
+			panic(errors.New(`connect postgres://app:s3cret@10.0.0.5:5432/clinic: password authentication failed for user "alice"`))
+		}},
+		health.FromError("maps", func(context.Context) error {
+			return errors.New(`Get "https://maps.example.com/v1/geo?key=AIzaSyD-k3y": dial tcp 10.0.0.7:443: i/o timeout`)
+		}),
+		{Name: "message", Func: func(context.Context) health.Result {
+			return health.Result{Status: health.Degraded,
+				Message:        "lookup db.internal on 10.0.0.2:53: no such host (user=app, owner dr.jones@clinic.example.org)",
+				Recommendation: "call +15551234567"}
+		}},
+	}, health.WithDetails(everyone), health.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	secrets := []string{"s3cret", "10.0.0.5", "alice", "AIzaSyD-k3y", "10.0.0.7", "db.internal", "10.0.0.2",
+		"user=app", "dr.jones", "5551234567"}
+	for _, accept := range []string{"application/json", "application/health+json"} {
+		body := get(t, agg, "/", "Accept", accept).Body.String()
+		for _, s := range secrets {
+			assert.NotContains(t, body, s, accept)
+		}
+		for _, kept := range []string{"password authentication failed for user", "https://maps.example.com/v1/geo?key=[redacted]",
+			"i/o timeout", "no such host"} {
+			assert.Contains(t, body, kept, accept)
+		}
+	}
+	synctest.Wait() // status changes are logged after the run
+	assert.Contains(t, logs.String(), "health check panicked")
+	for _, s := range secrets {
+		assert.NotContains(t, logs.String(), s, "log")
+	}
 }

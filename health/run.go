@@ -55,14 +55,15 @@ var errTimeout = errors.New("health: check timed out")
 func (a *Aggregator) call(ctx context.Context, c Check) (r Result) {
 	defer func() {
 		if p := recover(); p != nil {
+			text := redact(fmt.Sprint(p))
 			r = Result{
 				Status:  Critical,
 				Message: "check panicked",
-				Details: map[string]any{"panic": fmt.Sprint(p)},
+				Details: map[string]any{"panic": text},
 			}
 			if l := a.cfg.logger; l != nil {
 				l.LogAttrs(ctx, slog.LevelError, "health check panicked",
-					slog.String("check", c.Name), slog.Any("panic", p))
+					slog.String("check", c.Name), slog.String("panic", text))
 			}
 		}
 	}()
@@ -80,8 +81,9 @@ func timedOut(c Check) Result {
 	}
 }
 
-// finish names r after c, turns an unknown status into a failure and caps a
-// non-critical check's failure at Degraded.
+// finish names r after c, turns an unknown status into a failure, caps a
+// non-critical check's failure at Degraded and redacts the texts that every
+// caller sees.
 func finish(c Check, r Result) Result {
 	r.Name = c.Name
 	if !r.Status.valid() {
@@ -94,6 +96,7 @@ func finish(c Check, r Result) Result {
 	if r.Status == Critical && !c.Critical {
 		r.Status = Degraded
 	}
+	r.Message, r.Recommendation = redact(r.Message), redact(r.Recommendation)
 	return r
 }
 
