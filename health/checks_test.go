@@ -124,19 +124,19 @@ func TestBreakers(t *testing.T) {
 		{"all closed", map[string]breaker.State{"a": breaker.Closed, "b": breaker.Closed}, nil,
 			health.Healthy, "all 2 circuit breakers closed", map[string]any{"total": 2, "open": 0, "halfOpen": 0}},
 		{"one open degrades", map[string]breaker.State{"twilio:clinic-7": breaker.Open, "b": breaker.Closed}, nil,
-			health.Degraded, "1 of 2 circuit breakers not closed (1 open, 0 half-open): twilio:clinic-7",
+			health.Degraded, "1 of 2 circuit breakers not closed (1 open, 0 half-open)",
 			map[string]any{"total": 2, "open": 1, "halfOpen": 0, "keys": []string{"twilio:clinic-7"}, "more": 0}},
 		{"half-open in a critical check", map[string]breaker.State{"gcal": breaker.HalfOpen},
 			[]health.CheckOption{health.AsCritical()},
-			health.Critical, "1 of 1 circuit breakers not closed (0 open, 1 half-open): gcal",
+			health.Critical, "1 of 1 circuit breakers not closed (0 open, 1 half-open)",
 			map[string]any{"total": 1, "open": 0, "halfOpen": 1, "keys": []string{"gcal"}, "more": 0}},
 		{"keys limited", many, nil, health.Degraded,
-			"13 of 14 circuit breakers not closed (12 open, 1 half-open): clinic-00, clinic-01, clinic-02, clinic-03, clinic-04, clinic-05, clinic-06, clinic-07, clinic-08, clinic-09 and 3 more",
+			"13 of 14 circuit breakers not closed (12 open, 1 half-open)",
 			map[string]any{"total": 14, "open": 12, "halfOpen": 1, "more": 3, "keys": []string{
 				"clinic-00", "clinic-01", "clinic-02", "clinic-03", "clinic-04",
 				"clinic-05", "clinic-06", "clinic-07", "clinic-08", "clinic-09"}}},
 		{"custom key limit, open first", many, []health.CheckOption{health.WithKeyLimit(13)}, health.Degraded,
-			"13 of 14 circuit breakers not closed (12 open, 1 half-open): clinic-00, clinic-01, clinic-02, clinic-03, clinic-04, clinic-05, clinic-06, clinic-07, clinic-08, clinic-09, clinic-10, clinic-11, half",
+			"13 of 14 circuit breakers not closed (12 open, 1 half-open)",
 			map[string]any{"total": 14, "open": 12, "halfOpen": 1, "more": 0, "keys": []string{
 				"clinic-00", "clinic-01", "clinic-02", "clinic-03", "clinic-04", "clinic-05", "clinic-06",
 				"clinic-07", "clinic-08", "clinic-09", "clinic-10", "clinic-11", "half"}}},
@@ -174,7 +174,7 @@ func TestBreakersWithRegistry(t *testing.T) {
 	r := health.New([]health.Check{check}).Run(t.Context())
 	res := r.Integrations[0]
 	assert.Equal(t, health.Degraded, res.Status)
-	assert.Equal(t, "1 of 2 circuit breakers not closed (1 open, 0 half-open): twilio:clinic-7", res.Message)
+	assert.Equal(t, "1 of 2 circuit breakers not closed (1 open, 0 half-open)", res.Message)
 	assert.Equal(t, []string{"twilio:clinic-7"}, res.Details["keys"])
 
 	check.Critical = true
@@ -182,4 +182,16 @@ func TestBreakersWithRegistry(t *testing.T) {
 
 	tripped.Reset()
 	assert.Equal(t, health.Healthy, health.New([]health.Check{check}).Run(t.Context()).Status)
+}
+
+// TestBreakersMessageNamesNoKeys: the message, which every caller sees,
+// counts the breakers that are not closed; their keys (tenants) are in the
+// details only.
+func TestBreakersMessageNamesNoKeys(t *testing.T) {
+	const org = "org-acme-dental"
+	check := health.Breakers("Calendar", snapshots(map[string]breaker.State{org: breaker.Open, "org-b": breaker.Closed}))
+	res := health.New([]health.Check{check}).Run(t.Context()).Integrations[0]
+	assert.Equal(t, "1 of 2 circuit breakers not closed (1 open, 0 half-open)", res.Message)
+	assert.NotContains(t, res.Recommendation, org)
+	assert.Equal(t, []string{org}, res.Details["keys"])
 }

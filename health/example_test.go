@@ -135,7 +135,8 @@ func ExampleAggregator_Run() {
 	// degraded {1 1 0} [Rotate the Twilio auth token]
 }
 
-// Circuit breakers that are open show up with their keys.
+// Circuit breakers that are open are counted in the message; their keys,
+// which name tenants, are in the details.
 func ExampleBreakers() {
 	source := health.SnapshotFunc(func() []breaker.Snapshot {
 		return []breaker.Snapshot{
@@ -145,8 +146,10 @@ func ExampleBreakers() {
 	})
 	r := health.New([]health.Check{health.Breakers("SMS breakers", source)}).Run(context.Background())
 	fmt.Println(r.Integrations[0].Status, "-", r.Integrations[0].Message)
+	fmt.Println(r.Integrations[0].Details["keys"])
 	// Output:
-	// degraded - 1 of 2 circuit breakers not closed (1 open, 0 half-open): twilio:clinic-7
+	// degraded - 1 of 2 circuit breakers not closed (1 open, 0 half-open)
+	// [twilio:clinic-7]
 }
 
 // Liveness and readiness handlers in the Kubernetes style.
