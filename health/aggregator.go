@@ -14,6 +14,7 @@ import (
 // An Aggregator is safe for concurrent use.
 type Aggregator struct {
 	checks []Check
+	states []*checkState // parallel to checks, shared with ready
 	cfg    config
 	ready  *Aggregator // critical checks only; nil for the readiness aggregator itself
 
@@ -43,23 +44,32 @@ type flight struct {
 // zero Timeout get the default timeout.
 func New(checks []Check, opts ...Option) *Aggregator {
 	cfg := newConfig(opts)
-	a := newAggregator(checks, cfg)
-	var critical []Check
-	for _, c := range a.checks {
+	states := make([]*checkState, len(checks))
+	for i := range states {
+		states[i] = new(checkState)
+	}
+	a := newAggregator(checks, states, cfg)
+	var (
+		critical       []Check
+		criticalStates []*checkState
+	)
+	for i, c := range a.checks {
 		if c.Critical {
 			critical = append(critical, c)
+			criticalStates = append(criticalStates, states[i])
 		}
 	}
 	readyCfg := cfg
 	// Status changes and panics are reported once, by the full aggregator.
 	readyCfg.onChange, readyCfg.logger = nil, nil
-	a.ready = newAggregator(critical, readyCfg)
+	a.ready = newAggregator(critical, criticalStates, readyCfg)
 	return a
 }
 
-func newAggregator(checks []Check, cfg config) *Aggregator {
+func newAggregator(checks []Check, states []*checkState, cfg config) *Aggregator {
 	a := &Aggregator{
 		checks:       make([]Check, len(checks)),
+		states:       states,
 		cfg:          cfg,
 		ctJSON:       []string{"application/json"},
 		ctHealthJSON: []string{"application/health+json"},

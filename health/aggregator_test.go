@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"runtime"
 	"strings"
 	"sync"
@@ -371,5 +372,46 @@ func TestWithLogger(t *testing.T) {
 		out := buf.String()
 		assert.Equal(t, 2, strings.Count(out, `level=ERROR msg="health check panicked" check=boom panic=kaboom`), out)
 		assert.Equal(t, 1, strings.Count(out, `level=WARN msg="health status changed" from="" to=degraded`), out)
+	})
+}
+
+// TestCheckIgnoringContextIsNotStartedAgain: a check that does not return
+// when its timeout has passed is not started again, by the report or by
+// readiness, while its run is out: 200 runs leave one goroutine behind, not
+// 200, and the report says why the check was not run.
+func TestCheckIgnoringContextIsNotStartedAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var calls atomic.Int64
+		agg := health.New([]health.Check{
+			{Name: "stuck", Critical: true, Timeout: 10 * time.Millisecond, Func: func(context.Context) health.Result {
+				calls.Add(1)
+				<-release // ignores its context
+				return health.Result{Status: health.Healthy, Message: "back"}
+			}},
+			{Name: "fine", Func: returns(health.Healthy, "ok")},
+		}, health.WithCacheTTL(0))
+
+		r := agg.Run(t.Context())
+		assert.Equal(t, "check timed out after 10ms", r.Integrations[0].Message)
+		goroutines := runtime.NumGoroutine()
+		for range 200 {
+			time.Sleep(5 * time.Millisecond)
+			r = agg.Run(t.Context())
+			assert.Equal(t, http.StatusServiceUnavailable, get(t, agg.Ready(), "/readyz").Code)
+		}
+		assert.Equal(t, int64(1), calls.Load(), "started once in 200 runs and 200 readiness probes")
+		assert.LessOrEqual(t, runtime.NumGoroutine(), goroutines)
+		assert.Equal(t, health.Result{Name: "stuck", Status: health.Critical,
+			Message:        "check not started: its previous run has not returned after 1.01s (timeout 10ms)",
+			Recommendation: "stuck does not return when its timeout has passed: make its check return when its context is done",
+		}, r.Integrations[0])
+		assert.Equal(t, health.Healthy, r.Integrations[1].Status)
+
+		close(release)
+		synctest.Wait()
+		r = agg.Run(t.Context())
+		assert.Equal(t, int64(2), calls.Load(), "started again once the run has returned")
+		assert.Equal(t, health.Healthy, r.Integrations[0].Status)
 	})
 }

@@ -44,7 +44,9 @@ type Check struct {
 	Critical bool
 	// Func runs the check. Its context is done when Timeout has passed; a
 	// Func that returns late is reported as timed out, one that panics as
-	// failed. The Name of the Result it returns is ignored.
+	// failed. A Func that has not returned is never started again: until
+	// it returns, the report says that its previous run has not returned.
+	// The Name of the Result it returns is ignored.
 	Func func(context.Context) Result
 }
 

@@ -2,7 +2,9 @@
 // report and serves it over HTTP.
 //
 // An Aggregator runs its Checks concurrently, each in its own goroutine with
-// its own timeout, and folds their Results into a Report: the worst status
+// its own timeout (a check that ignores its context and does not return is
+// not started again until it has returned; meanwhile the report says so),
+// and folds their Results into a Report: the worst status
 // wins, with one rule: a Check that is not Critical can at most degrade the
 // service, so a Critical status from it (a failure, a timeout or a panic) is
 // reported as Degraded. The Summary therefore counts critical integrations

@@ -16,37 +16,77 @@ func (a *Aggregator) runChecks(ctx context.Context) Report {
 	durations := make([]time.Duration, len(a.checks))
 	var wg sync.WaitGroup
 	for i := range a.checks {
-		wg.Go(func() { results[i], durations[i] = a.runOne(ctx, a.checks[i]) })
+		wg.Go(func() { results[i], durations[i] = a.runOne(ctx, a.checks[i], a.states[i]) })
 	}
 	wg.Wait()
 	end := a.cfg.now()
 	return buildReport(results, durations, end, end.Sub(start))
 }
 
-// runOne runs c in its own goroutine, which reports on a channel of
-// capacity 1 so that it can always finish, even after c has timed out.
-func (a *Aggregator) runOne(ctx context.Context, c Check) (Result, time.Duration) {
+// checkState holds the run of one check that is out, if any. The report
+// and readiness share it, so a check has at most one run out at a time.
+type checkState struct {
+	mu  sync.Mutex
+	run *checkRun
+}
+
+// checkRun is one run of a check's Func, in its own goroutine.
+type checkRun struct {
+	ctx     context.Context // done when the check's timeout has passed
+	started time.Time
+	done    chan struct{} // closed when Func has returned
+	result  Result        // set before done is closed
+}
+
+// runOne waits for a run of c: a new one, or the one already out within
+// its timeout. A run that is still out past its timeout is not joined and
+// no other is started: the result says so.
+func (a *Aggregator) runOne(ctx context.Context, c Check, st *checkState) (Result, time.Duration) {
 	start := a.cfg.now()
-	ctx, cancel := context.WithTimeoutCause(ctx, c.Timeout, errTimeout)
-	defer cancel()
-	ch := make(chan Result, 1)
-	go func() {
-		r := Result{Status: Critical, Message: "check exited without a result"}
-		defer func() { ch <- r }()
-		r = a.call(ctx, c)
-	}()
+	run, overdue := a.start(ctx, c, st, start)
+	if overdue {
+		return finish(c, notReturned(c, start.Sub(run.started))), 0
+	}
 	var r Result
 	select {
-	case r = <-ch:
+	case <-run.done:
+		r = run.result
 		// A failure reported once the deadline has passed is the timeout
 		// itself (typically ctx.Err() handed back): say so plainly.
-		if r.Status != Healthy && errors.Is(context.Cause(ctx), errTimeout) {
+		if r.Status != Healthy && errors.Is(context.Cause(run.ctx), errTimeout) {
 			r = timedOut(c)
 		}
-	case <-ctx.Done():
+	case <-run.ctx.Done():
 		r = timedOut(c)
 	}
 	return finish(c, r), a.cfg.now().Sub(start)
+}
+
+// start returns the run of c that is out, and whether it is overdue, or
+// starts one. The goroutine of a run only ever blocks in c.Func: it
+// publishes its result by closing a channel, even after c has timed out.
+func (a *Aggregator) start(ctx context.Context, c Check, st *checkState, now time.Time) (run *checkRun, overdue bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if run := st.run; run != nil {
+		return run, run.ctx.Err() != nil
+	}
+	runCtx, cancel := context.WithTimeoutCause(ctx, c.Timeout, errTimeout)
+	run = &checkRun{ctx: runCtx, started: now, done: make(chan struct{})}
+	st.run = run
+	go func() {
+		r := Result{Status: Critical, Message: "check exited without a result"}
+		defer func() {
+			st.mu.Lock()
+			st.run = nil
+			st.mu.Unlock()
+			run.result = r
+			close(run.done)
+			cancel()
+		}()
+		r = a.call(runCtx, c)
+	}()
+	return run, false
 }
 
 var errTimeout = errors.New("health: check timed out")
@@ -71,6 +111,17 @@ func (a *Aggregator) call(ctx context.Context, c Check) (r Result) {
 		return Result{Status: Critical, Message: "check has no Func"}
 	}
 	return c.Func(ctx)
+}
+
+// notReturned is the result of a check whose previous run has been out for
+// d, past its timeout.
+func notReturned(c Check, d time.Duration) Result {
+	return Result{
+		Status: Critical,
+		Message: fmt.Sprintf("check not started: its previous run has not returned after %s (timeout %s)",
+			d.Round(time.Millisecond), c.Timeout),
+		Recommendation: c.Name + " does not return when its timeout has passed: make its check return when its context is done",
+	}
 }
 
 func timedOut(c Check) Result {
