@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -162,8 +163,20 @@ func (a *Aggregator) notify(ctx context.Context, s *snapshot) {
 			slog.String("from", string(old.Status)), slog.String("to", string(s.report.Status)))
 	}
 	if a.cfg.onChange != nil {
-		a.cfg.onChange(old, s.report)
+		a.callOnChange(ctx, old, s.report)
 	}
+}
+
+// callOnChange calls the change callback, logging a panic rather than
+// letting it end the process.
+func (a *Aggregator) callOnChange(ctx context.Context, old, new Report) {
+	defer func() {
+		if p := recover(); p != nil && a.cfg.logger != nil {
+			a.cfg.logger.LogAttrs(ctx, slog.LevelError, "health change callback panicked",
+				slog.String("panic", redact(fmt.Sprint(p))))
+		}
+	}()
+	a.cfg.onChange(old, new)
 }
 
 // abandoned is the report for a caller whose context ended before the run.

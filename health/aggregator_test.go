@@ -415,3 +415,31 @@ func TestCheckIgnoringContextIsNotStartedAgain(t *testing.T) {
 		assert.Equal(t, health.Healthy, r.Integrations[0].Status)
 	})
 }
+
+// TestOnChangePanicIsRecoveredAndLogged: a panicking change callback does
+// not crash the process; the panic is logged, redacted, like a check's, and
+// later changes are still reported.
+func TestOnChangePanicIsRecoveredAndLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		var status atomic.Value
+		status.Store(health.Healthy)
+		var calls atomic.Int64
+		agg := health.New([]health.Check{{Name: "a", Func: func(context.Context) health.Result {
+			return health.Result{Status: status.Load().(health.Status)}
+		}}}, health.WithCacheTTL(0), health.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+			health.OnChange(func(old, new health.Report) {
+				if calls.Add(1) == 1 {
+					panic("pager rejected key=pk_live_1234")
+				}
+			}))
+		agg.Run(t.Context())
+		synctest.Wait()
+		status.Store(health.Degraded)
+		agg.Run(t.Context())
+		synctest.Wait()
+		assert.Equal(t, int64(2), calls.Load(), "the change after the panic is reported")
+		assert.Contains(t, logs.String(), `level=ERROR msg="health change callback panicked" panic="pager rejected key=[redacted]"`)
+		assert.NotContains(t, logs.String(), "pk_live_1234")
+	})
+}

@@ -59,7 +59,7 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.now = n
 // counts as a change from the zero Report (whose Status is ""). Calls are
 // serialized, in the order of the reports, and made by the goroutine that
 // ran the checks after new has been handed to the callers of Run; keep fn
-// fast or hand the work off.
+// fast or hand the work off. A panic in fn is recovered and logged.
 func OnChange(fn func(old, new Report)) Option { return func(c *config) { c.onChange = fn } }
 
 // WithDetails makes ServeHTTP include Result details (and, in the IETF
