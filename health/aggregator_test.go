@@ -310,7 +310,7 @@ func TestRunPassesContextValues(t *testing.T) {
 	assert.Equal(t, "v", got)
 }
 
-func TestOnChange(t *testing.T) {
+func TestWithOnChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var status atomic.Value
 		status.Store(health.Healthy)
@@ -321,7 +321,7 @@ func TestOnChange(t *testing.T) {
 		)
 		agg := health.New([]health.Check{{Name: "a", Critical: true, Func: func(context.Context) health.Result {
 			return health.Result{Status: status.Load().(health.Status)}
-		}}}, health.OnChange(func(old, new health.Report) {
+		}}}, health.WithOnChange(func(old, new health.Report) {
 			mu.Lock()
 			defer mu.Unlock()
 			changes = append(changes, change{old.Status, new.Status})
@@ -428,7 +428,7 @@ func TestOnChangePanicIsRecoveredAndLogged(t *testing.T) {
 		agg := health.New([]health.Check{{Name: "a", Func: func(context.Context) health.Result {
 			return health.Result{Status: status.Load().(health.Status)}
 		}}}, health.WithCacheTTL(0), health.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
-			health.OnChange(func(old, new health.Report) {
+			health.WithOnChange(func(old, new health.Report) {
 				if calls.Add(1) == 1 {
 					panic("pager rejected key=pk_live_1234")
 				}

@@ -54,13 +54,13 @@ func WithDefaultTimeout(d time.Duration) Option {
 // expiry (nil: time.Now). Check timeouts always use the time package.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-// OnChange registers fn to be called when the overall status of a fresh
+// WithOnChange registers fn to be called when the overall status of a fresh
 // report differs from the previous one, for alerting. The first report
 // counts as a change from the zero Report (whose Status is ""). Calls are
 // serialized, in the order of the reports, and made by the goroutine that
 // ran the checks after new has been handed to the callers of Run; keep fn
 // fast or hand the work off. A panic in fn is recovered and logged.
-func OnChange(fn func(old, new Report)) Option { return func(c *config) { c.onChange = fn } }
+func WithOnChange(fn func(old, new Report)) Option { return func(c *config) { c.onChange = fn } }
 
 // WithDetails makes ServeHTTP include Result details (and, in the IETF
 // format, each check's duration) for the requests for which show returns
