@@ -159,8 +159,12 @@ func (a *Aggregator) notify(ctx context.Context, s *snapshot) {
 		return
 	}
 	if l := a.cfg.logger; l != nil {
-		l.LogAttrs(ctx, slog.LevelWarn, "health status changed",
-			slog.String("from", string(old.Status)), slog.String("to", string(s.report.Status)))
+		if old.Status == "" {
+			l.LogAttrs(ctx, slog.LevelInfo, "health status", slog.String("status", string(s.report.Status)))
+		} else {
+			l.LogAttrs(ctx, slog.LevelWarn, "health status changed",
+				slog.String("from", string(old.Status)), slog.String("to", string(s.report.Status)))
+		}
 	}
 	if a.cfg.onChange != nil {
 		a.callOnChange(ctx, old, s.report)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -352,17 +353,22 @@ func TestWithOnChange(t *testing.T) {
 	})
 }
 
+// textLogger logs in text to w, without times.
+func textLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
 func TestWithLogger(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var buf bytes.Buffer
-		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
-			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-				if a.Key == slog.TimeKey {
-					return slog.Attr{}
-				}
-				return a
-			},
-		}))
+		logger := textLogger(&buf)
 		agg := health.New([]health.Check{
 			{Name: "boom", Func: func(context.Context) health.Result { panic("kaboom") }},
 		}, health.WithLogger(logger), health.WithCacheTTL(0))
@@ -371,7 +377,7 @@ func TestWithLogger(t *testing.T) {
 		synctest.Wait() // status changes are logged after Run has returned
 		out := buf.String()
 		assert.Equal(t, 2, strings.Count(out, `level=ERROR msg="health check panicked" check=boom panic=kaboom`), out)
-		assert.Equal(t, 1, strings.Count(out, `level=WARN msg="health status changed" from="" to=degraded`), out)
+		assert.Equal(t, 1, strings.Count(out, `level=INFO msg="health status" status=degraded`), out)
 	})
 }
 
@@ -441,5 +447,26 @@ func TestOnChangePanicIsRecoveredAndLogged(t *testing.T) {
 		assert.Equal(t, int64(2), calls.Load(), "the change after the panic is reported")
 		assert.Contains(t, logs.String(), `level=ERROR msg="health change callback panicked" panic="pager rejected key=[redacted]"`)
 		assert.NotContains(t, logs.String(), "pk_live_1234")
+	})
+}
+
+// TestFirstStatusLoggedAtInfo: the first report is not a change from ""
+// worth a warning: its status is logged at INFO; changes after it at WARN.
+func TestFirstStatusLoggedAtInfo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		var status atomic.Value
+		status.Store(health.Healthy)
+		agg := health.New([]health.Check{{Name: "a", Critical: true, Func: func(context.Context) health.Result {
+			return health.Result{Status: status.Load().(health.Status)}
+		}}}, health.WithCacheTTL(0), health.WithLogger(textLogger(&logs)))
+		agg.Run(t.Context())
+		synctest.Wait()
+		assert.Equal(t, "level=INFO msg=\"health status\" status=healthy\n", logs.String())
+		status.Store(health.Critical)
+		agg.Run(t.Context())
+		synctest.Wait()
+		assert.Equal(t, "level=INFO msg=\"health status\" status=healthy\n"+
+			"level=WARN msg=\"health status changed\" from=healthy to=critical\n", logs.String())
 	})
 }

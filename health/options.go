@@ -78,5 +78,6 @@ func WithoutDetails() Option {
 	return WithDetails(nil)
 }
 
-// WithLogger logs status changes and panicking checks to l (nil: no logging).
+// WithLogger logs to l (nil: no logging): the first status at INFO, status
+// changes at WARN, panics of checks and of the change callback at ERROR.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
