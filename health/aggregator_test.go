@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -469,4 +470,27 @@ func TestFirstStatusLoggedAtInfo(t *testing.T) {
 		assert.Equal(t, "level=INFO msg=\"health status\" status=healthy\n"+
 			"level=WARN msg=\"health status changed\" from=healthy to=critical\n", logs.String())
 	})
+}
+
+// TestRunPromptResultNeverReportedAsTimedOut: a check that returns at once
+// is reported with its own result, never as timed out, however the end of
+// its run and the release of its context are scheduled.
+func TestRunPromptResultNeverReportedAsTimedOut(t *testing.T) {
+	checks := make([]health.Check, 50)
+	for i := range checks {
+		checks[i] = health.Check{Name: strconv.Itoa(i), Func: returns(health.Degraded, "slow replies")}
+		if i%2 == 1 {
+			checks[i].Func = func(context.Context) health.Result { panic("kaboom") }
+		}
+	}
+	agg := health.New(checks, health.WithCacheTTL(0))
+	for run := range 200 {
+		for i, res := range agg.Run(t.Context()).Integrations {
+			want := "slow replies"
+			if i%2 == 1 {
+				want = "check panicked"
+			}
+			require.Equal(t, want, res.Message, "run %d, check %d", run, i)
+		}
+	}
 }

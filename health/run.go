@@ -47,6 +47,11 @@ func (a *Aggregator) runOne(ctx context.Context, c Check, st *checkState) (Resul
 	if overdue {
 		return finish(c, notReturned(c, start.Sub(run.started))), 0
 	}
+	select {
+	case <-run.done:
+	case <-run.ctx.Done():
+	}
+	// A run that has ended releases its context too: its result wins.
 	var r Result
 	select {
 	case <-run.done:
@@ -56,7 +61,7 @@ func (a *Aggregator) runOne(ctx context.Context, c Check, st *checkState) (Resul
 		if r.Status != Healthy && errors.Is(context.Cause(run.ctx), errTimeout) {
 			r = timedOut(c)
 		}
-	case <-run.ctx.Done():
+	default:
 		r = timedOut(c)
 	}
 	return finish(c, r), a.cfg.now().Sub(start)
