@@ -31,9 +31,7 @@ func newConfig(opts []Option) config {
 	if c.defaultTimeout <= 0 {
 		c.defaultTimeout = defaultTimeout
 	}
-	if c.cacheTTL < 0 {
-		c.cacheTTL = 0
-	}
+	c.cacheTTL = max(c.cacheTTL, 0)
 	if c.now == nil {
 		c.now = time.Now
 	}

@@ -54,10 +54,10 @@ var (
 //     and UUIDs ([redacted]).
 //
 // Control characters become spaces and the result is cut to maxTextLen
-// bytes. A text with nothing to redact is returned as it is.
+// bytes.
 func redact(s string) string {
-	if !suspicious(s) {
-		return s
+	if plain(s) {
+		return truncate(s, maxTextLen)
 	}
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
@@ -87,19 +87,21 @@ func redact(s string) string {
 	return truncate(s, maxTextLen)
 }
 
-// suspicious reports whether s may hold anything redact replaces: every
-// pattern needs a digit, one of @ = : " ' or a control character, or the
-// words lookup or bearer.
-func suspicious(s string) bool {
+// plainBytes are the bytes that no pattern of redact needs: letters, space
+// and punctuation other than @ = : " ' + (and no digits, which addresses,
+// phone numbers and tokens have).
+const plainBytes = " abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,;!?()[]{}<>/\\|-_*&^%$#~`"
+
+// plain reports whether s has nothing redact replaces: only plain bytes,
+// and none of the words that start a bearer token, a JWT or a host lookup.
+func plain(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < ' ' || c == 0x7f || c >= utf8.RuneSelf || c >= '0' && c <= '9' ||
-			strings.IndexByte(`@=:"'`, c) >= 0 {
-			return true
+		if strings.IndexByte(plainBytes, s[i]) < 0 {
+			return false
 		}
 	}
 	lower := strings.ToLower(s)
-	return strings.Contains(lower, "lookup") || strings.Contains(lower, "bearer")
+	return !strings.Contains(lower, "lookup") && !strings.Contains(lower, "bearer") && !strings.Contains(s, "eyJ")
 }
 
 // redactURL keeps the scheme, host and path of a URL, and the names of its
@@ -146,7 +148,9 @@ func replaceIPv6(s string) string {
 	for _, m := range ipv6Pattern.FindAllStringIndex(s, -1) {
 		start, end := m[0], m[1]
 		addr := strings.TrimSuffix(strings.TrimPrefix(s[start:end], "["), "]")
-		if _, err := netip.ParseAddr(addr); err != nil || wordByte(s, start-1) || wordByte(s, end) {
+		before, _ := utf8.DecodeLastRuneInString(s[:start])
+		after, _ := utf8.DecodeRuneInString(s[end:])
+		if _, err := netip.ParseAddr(addr); err != nil || wordRune(before) || wordRune(after) {
 			continue
 		}
 		b.WriteString(s[last:start])
@@ -160,14 +164,8 @@ func replaceIPv6(s string) string {
 	return b.String()
 }
 
-// wordByte reports whether s[i] exists and is a letter, a digit or '_'.
-func wordByte(s string, i int) bool {
-	if i < 0 || i >= len(s) {
-		return false
-	}
-	c := s[i]
-	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-}
+// wordRune reports whether r is a letter, a digit or '_'.
+func wordRune(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut
 // with an ellipsis.

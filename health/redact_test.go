@@ -17,6 +17,8 @@ func TestRedact(t *testing.T) {
 		{"relation", `relation "appointments" does not exist (SQLSTATE 42P01)`, `relation "appointments" does not exist (SQLSTATE 42P01)`},
 		{"localhost", "dial tcp localhost:5432: connect: connection refused", "dial tcp localhost:5432: connect: connection refused"},
 		{"pkg::func", "panic in pkg::Func", "panic in pkg::Func"},
+		{"glued to words", "x::1 g::1_ é::1 [::1]z 0[::1]", "x::1 g::1_ é::1 [::1]z 0[::1]"},
+		{"word characters only", "0.0.0.0", "[ip]"},
 		{"empty", "", ""},
 
 		// Addresses and host names.
@@ -42,22 +44,27 @@ func TestRedact(t *testing.T) {
 			`Get "https://maps.example.com/v1/geo?key=[redacted]&q=[redacted]": 403 Forbidden`},
 		{"url with user info", "connect postgres://app:s3cret@10.0.0.5:5432/clinic?sslmode=disable: refused",
 			"connect postgres://[redacted]@[ip]:5432/clinic?sslmode=[redacted]: refused"},
+		{"unparsable url", "dial http://[::1/x: bad", "dial [url]: bad"},
 		{"url token in path", "POST https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Messages.json.",
 			"POST https://api.twilio.com/2010-04-01/Accounts/[redacted]/Messages.json."},
 
 		// Credentials and personal data.
 		{"jwt", "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl refused", "token [token] refused"},
+		{"jwt without digits", "token eyJhbGciOiJub25lIn.eyJzdWIiOiJhIn. refused", "token [token] refused"},
 		{"bearer", "sent Authorization: Bearer abc.def", "sent Authorization: [redacted]"},
 		{"bearer alone", "bearer xyz rejected", "bearer [redacted] rejected"},
+		{"lookup alone", "lookup db.internal failed", "lookup [host] failed"},
 		{"api key header", "X-Api-Key: k-123 invalid", "X-Api-Key: [redacted] invalid"},
 		{"json secret", `{"client_secret":"abc","name":"x"}`, `{"client_secret":[redacted],"name":"x"}`},
 		{"email", "no calendar for dr.jones@clinic.example.org", "no calendar for [email]"},
 		{"phone", "Twilio 21211: invalid To +15551234567", "Twilio 21211: invalid To [phone]"},
+		{"phone alone", "+19999999999", "[phone]"},
 		{"uuid", "org 123e4567-e89b-12d3-a456-426614174000 not found", "org [redacted] not found"},
 		{"api key", "key sk_live_4eC39HqLyjWDarjtT1zdp7dc rejected", "key [redacted] rejected"},
 
 		// Shape.
 		{"control characters", "line one\nline two\ttab", "line one line two tab"},
+		{"C1 control character", "line one\u0085line two", "line one line two"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +79,9 @@ func TestRedactTruncates(t *testing.T) {
 	assert.LessOrEqual(t, len(got), maxTextLen)
 	assert.True(t, strings.HasSuffix(got, "…"), got)
 	assert.True(t, strings.HasPrefix(long, strings.TrimSuffix(got, "…")), "cut on a rune boundary")
+
+	// A text with nothing to redact is cut too.
+	assert.Equal(t, strings.Repeat("ab ", 99)+"…", redact(strings.Repeat("ab ", 200)))
 
 	exact := strings.Repeat("ab ", maxTextLen/3-1) + "1ab"
 	assert.Len(t, exact, maxTextLen)
