@@ -195,3 +195,34 @@ func TestBreakersMessageNamesNoKeys(t *testing.T) {
 	assert.NotContains(t, res.Recommendation, org)
 	assert.Equal(t, []string{org}, res.Details["keys"])
 }
+
+// TestWithKeyLimitZeroKeepsDefault: a key limit of zero or less keeps the
+// default of 10 keys in the details.
+func TestWithKeyLimitZeroKeepsDefault(t *testing.T) {
+	states := map[string]breaker.State{}
+	for i := range 12 {
+		states[fmt.Sprintf("org-%02d", i)] = breaker.Open
+	}
+	for _, limit := range []int{0, -1} {
+		res := health.New([]health.Check{health.Breakers("b", snapshots(states), health.WithKeyLimit(limit))}).
+			Run(t.Context()).Integrations[0]
+		assert.Len(t, res.Details["keys"], 10, "limit %d", limit)
+		assert.Equal(t, 2, res.Details["more"], "limit %d", limit)
+	}
+	res := health.New([]health.Check{health.Breakers("b", snapshots(states), health.WithKeyLimit(1))}).
+		Run(t.Context()).Integrations[0]
+	assert.Equal(t, []string{"org-00"}, res.Details["keys"])
+	assert.Equal(t, 11, res.Details["more"])
+}
+
+// TestBreakersEqualOpenAndHalfOpen: as many half-open as open breakers is
+// still a failure, counted apart, open keys first.
+func TestBreakersEqualOpenAndHalfOpen(t *testing.T) {
+	states := map[string]breaker.State{"b": breaker.Open, "d": breaker.Open, "a": breaker.HalfOpen, "c": breaker.HalfOpen,
+		"e": breaker.Closed}
+	res := health.New([]health.Check{health.Breakers("b", snapshots(states), health.AsCritical())}).Run(t.Context()).Integrations[0]
+	assert.Equal(t, health.Critical, res.Status)
+	assert.Equal(t, "4 of 5 circuit breakers not closed (2 open, 2 half-open)", res.Message)
+	assert.Equal(t, map[string]any{"total": 5, "open": 2, "halfOpen": 2, "keys": []string{"b", "d", "a", "c"}, "more": 0},
+		res.Details)
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -394,4 +395,43 @@ func testPanicsAndDriverErrorsNeverGoOutVerbatim(t *testing.T) {
 	for _, s := range secrets {
 		assert.NotContains(t, logs.String(), s, "log")
 	}
+}
+
+// TestServeHTTPAbandonedIETF: a request that ends before the run gets the
+// abandoned report in the format it asked for.
+func TestServeHTTPAbandonedIETF(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		agg := health.New([]health.Check{{Name: "slow", Critical: true, Func: sleeps(time.Second, nil)}},
+			health.WithClock(fixedClock), health.WithDetails(everyone))
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		defer cancel()
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+		req.Header.Set("Accept", "application/health+json")
+		agg.ServeHTTP(rec, req)
+		assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+		assert.Equal(t, "application/health+json", rec.Header().Get("Content-Type"))
+		assert.JSONEq(t, `{"status":"fail","checks":{"slow":[{"status":"fail","time":"2026-01-16T20:15:30.123Z",
+			"output":"health check abandoned: context deadline exceeded"}]}}`, rec.Body.String())
+		time.Sleep(time.Second) // let the shared run finish inside the bubble
+	})
+}
+
+// TestServeHTTPUnencodableDetailsFallbackBody: details that cannot be
+// encoded leave the report without details, in the format asked for.
+func TestServeHTTPUnencodableDetailsFallbackBody(t *testing.T) {
+	agg := health.New([]health.Check{{Name: "a", Func: func(context.Context) health.Result {
+		return health.Result{Status: health.Degraded, Message: "slow", Details: map[string]any{"ch": make(chan int)}}
+	}}}, health.WithClock(fixedClock), health.WithDetails(everyone))
+	rec := get(t, agg, "/")
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	assert.JSONEq(t, `{"status":"degraded","timestamp":"2026-01-16T20:15:30.123Z","elapsedMs":0,
+		"integrations":[{"name":"a","status":"degraded","message":"slow"}],
+		"summary":{"healthy":0,"degraded":1,"critical":0},"recommendations":[]}`, rec.Body.String())
+	assert.Equal(t, strconv.Itoa(rec.Body.Len()), rec.Header().Get("Content-Length"))
+
+	rec = get(t, agg, "/", "Accept", "application/health+json")
+	assert.Equal(t, "application/health+json", rec.Header().Get("Content-Type"))
+	assert.JSONEq(t, `{"status":"warn","checks":{"a":[{"status":"warn","time":"2026-01-16T20:15:30.123Z","output":"slow"}]}}`,
+		rec.Body.String())
 }
