@@ -52,16 +52,15 @@ func (a *Aggregator) runOne(ctx context.Context, c Check, st *checkState) (Resul
 	case <-run.ctx.Done():
 	}
 	// A run that has ended releases its context too: its result wins.
-	var r Result
+	var r Result // the zero Result while the run is out
 	select {
 	case <-run.done:
 		r = run.result
-		// A failure reported once the deadline has passed is the timeout
-		// itself (typically ctx.Err() handed back): say so plainly.
-		if r.Status != Healthy && errors.Is(context.Cause(run.ctx), errTimeout) {
-			r = timedOut(c)
-		}
 	default:
+	}
+	// A run still out at its deadline, or one that failed once the deadline
+	// had passed (typically handing back ctx.Err()), timed out: say so.
+	if r.Status != Healthy && errors.Is(context.Cause(run.ctx), errTimeout) {
 		r = timedOut(c)
 	}
 	return finish(c, r), a.cfg.now().Sub(start)
