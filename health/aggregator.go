@@ -126,7 +126,7 @@ func (a *Aggregator) snapshot(ctx context.Context) *snapshot {
 	}
 }
 
-// fly runs the checks for f, publishes the report and notifies the change callback.
+// fly runs the checks for f, publishes the report and notifies changes.
 func (a *Aggregator) fly(ctx context.Context, f *flight) {
 	r := a.runChecks(ctx)
 	s := newSnapshot(r, r.Timestamp.Add(a.cfg.cacheTTL))

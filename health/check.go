@@ -103,8 +103,8 @@ func WithRecommendation(s string) CheckOption {
 // Healthy with the message "ok", an error is a failure (Critical, or
 // Degraded for a non-critical check) with the message "check failed" and
 // the error text, redacted, in details["error"]: error texts name hosts,
-// users and keys, and details are hidden from callers that may not see them. Methods such as
-// (*sql.DB).PingContext plug straight in.
+// users and keys, and details are hidden from callers that may not see
+// them. Methods such as (*sql.DB).PingContext plug straight in.
 func FromError(name string, fn func(context.Context) error, opts ...CheckOption) Check {
 	cfg := newCheckConfig(opts)
 	return Check{
