@@ -56,8 +56,10 @@ func BenchmarkHealth(b *testing.B) {
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 	}
+	// Details are shown to every request, as to an operator: the larger body.
+	everyone := health.WithDetails(func(*http.Request) bool { return true })
 	cached := func() *health.Aggregator {
-		return health.New(healthChecks(), health.WithCacheTTL(time.Hour))
+		return health.New(healthChecks(), health.WithCacheTTL(time.Hour), everyone)
 	}
 
 	b.Run("cached-parallel", func(b *testing.B) {
@@ -71,7 +73,7 @@ func BenchmarkHealth(b *testing.B) {
 	})
 	b.Run("default-ttl-parallel", func(b *testing.B) {
 		// A fresh run every second, as in production.
-		serveParallel(b, health.New(healthChecks()), "", "/api/health/integrations")
+		serveParallel(b, health.New(healthChecks(), everyone), "", "/api/health/integrations")
 	})
 	b.Run("cached-parallel-recorder", func(b *testing.B) {
 		agg := cached()
@@ -101,7 +103,7 @@ func BenchmarkHealth(b *testing.B) {
 		}
 	})
 	b.Run("uncached-serve-10-checks", func(b *testing.B) {
-		agg := health.New(healthChecks(), health.WithCacheTTL(0))
+		agg := health.New(healthChecks(), health.WithCacheTTL(0), everyone)
 		req := httptest.NewRequest(http.MethodGet, "/api/health/integrations", nil)
 		w := &discardWriter{h: make(http.Header)}
 		b.ReportAllocs()

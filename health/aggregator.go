@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -14,6 +15,7 @@ import (
 // An Aggregator is safe for concurrent use.
 type Aggregator struct {
 	checks []Check
+	states []*checkState // parallel to checks, shared with ready
 	cfg    config
 	ready  *Aggregator // critical checks only; nil for the readiness aggregator itself
 
@@ -43,23 +45,32 @@ type flight struct {
 // zero Timeout get the default timeout.
 func New(checks []Check, opts ...Option) *Aggregator {
 	cfg := newConfig(opts)
-	a := newAggregator(checks, cfg)
-	var critical []Check
-	for _, c := range a.checks {
+	states := make([]*checkState, len(checks))
+	for i := range states {
+		states[i] = new(checkState)
+	}
+	a := newAggregator(checks, states, cfg)
+	var (
+		critical       []Check
+		criticalStates []*checkState
+	)
+	for i, c := range a.checks {
 		if c.Critical {
 			critical = append(critical, c)
+			criticalStates = append(criticalStates, states[i])
 		}
 	}
 	readyCfg := cfg
 	// Status changes and panics are reported once, by the full aggregator.
 	readyCfg.onChange, readyCfg.logger = nil, nil
-	a.ready = newAggregator(critical, readyCfg)
+	a.ready = newAggregator(critical, criticalStates, readyCfg)
 	return a
 }
 
-func newAggregator(checks []Check, cfg config) *Aggregator {
+func newAggregator(checks []Check, states []*checkState, cfg config) *Aggregator {
 	a := &Aggregator{
 		checks:       make([]Check, len(checks)),
+		states:       states,
 		cfg:          cfg,
 		ctJSON:       []string{"application/json"},
 		ctHealthJSON: []string{"application/health+json"},
@@ -115,7 +126,7 @@ func (a *Aggregator) snapshot(ctx context.Context) *snapshot {
 	}
 }
 
-// fly runs the checks for f, publishes the report and notifies OnChange.
+// fly runs the checks for f, publishes the report and notifies changes.
 func (a *Aggregator) fly(ctx context.Context, f *flight) {
 	r := a.runChecks(ctx)
 	s := newSnapshot(r, r.Timestamp.Add(a.cfg.cacheTTL))
@@ -148,12 +159,28 @@ func (a *Aggregator) notify(ctx context.Context, s *snapshot) {
 		return
 	}
 	if l := a.cfg.logger; l != nil {
-		l.LogAttrs(ctx, slog.LevelWarn, "health status changed",
-			slog.String("from", string(old.Status)), slog.String("to", string(s.report.Status)))
+		if old.Status == "" {
+			l.LogAttrs(ctx, slog.LevelInfo, "health status", slog.String("status", string(s.report.Status)))
+		} else {
+			l.LogAttrs(ctx, slog.LevelWarn, "health status changed",
+				slog.String("from", string(old.Status)), slog.String("to", string(s.report.Status)))
+		}
 	}
 	if a.cfg.onChange != nil {
-		a.cfg.onChange(old, s.report)
+		a.callOnChange(ctx, old, s.report)
 	}
+}
+
+// callOnChange calls the change callback, logging a panic rather than
+// letting it end the process.
+func (a *Aggregator) callOnChange(ctx context.Context, old, new Report) {
+	defer func() {
+		if p := recover(); p != nil && a.cfg.logger != nil {
+			a.cfg.logger.LogAttrs(ctx, slog.LevelError, "health change callback panicked",
+				slog.String("panic", redact(fmt.Sprint(p))))
+		}
+	}()
+	a.cfg.onChange(old, new)
 }
 
 // abandoned is the report for a caller whose context ended before the run.

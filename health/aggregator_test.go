@@ -1,12 +1,8 @@
 package health_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -135,46 +131,6 @@ func TestRunChecksConcurrently(t *testing.T) {
 	})
 }
 
-func TestRunTimeouts(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		release := make(chan struct{})
-		var exited sync.WaitGroup
-		hang := func(context.Context) health.Result { // ignores its context
-			defer exited.Done()
-			<-release
-			return health.Result{Status: health.Healthy, Message: "late"}
-		}
-		exited.Add(2)
-		agg := health.New([]health.Check{
-			{Name: "hung critical", Critical: true, Timeout: 50 * time.Millisecond, Func: hang},
-			{Name: "hung optional", Timeout: 80 * time.Millisecond, Func: hang},
-			{Name: "slow default", Func: sleeps(time.Hour, nil)},
-			{Name: "fast", Func: returns(health.Healthy, "ok")},
-		}, health.WithDefaultTimeout(200*time.Millisecond))
-
-		start := time.Now()
-		r := agg.Run(t.Context())
-		assert.Equal(t, 200*time.Millisecond, time.Since(start), "the run ends with the longest timeout")
-		assert.Equal(t, health.Critical, r.Status)
-		want := []health.Result{
-			{Name: "hung critical", Status: health.Critical, Message: "check timed out after 50ms",
-				Recommendation: "hung critical is not answering within 50ms; check its connectivity and latency"},
-			{Name: "hung optional", Status: health.Degraded, Message: "check timed out after 80ms",
-				Recommendation: "hung optional is not answering within 80ms; check its connectivity and latency"},
-			{Name: "slow default", Status: health.Degraded, Message: "check timed out after 200ms",
-				Recommendation: "slow default is not answering within 200ms; check its connectivity and latency"},
-			{Name: "fast", Status: health.Healthy, Message: "ok"},
-		}
-		assert.Equal(t, want, r.Integrations)
-
-		// The hung goroutines finish as soon as their checks return: their
-		// result channel has room, so nothing blocks them.
-		close(release)
-		exited.Wait()
-		synctest.Wait()
-	})
-}
-
 func TestRunPanicIsAFailedCheck(t *testing.T) {
 	agg := health.New([]health.Check{
 		{Name: "boom", Func: func(context.Context) health.Result { panic("kaboom") }},
@@ -190,20 +146,6 @@ func TestRunPanicIsAFailedCheck(t *testing.T) {
 		Details: map[string]any{"panic": "nil map"}}, r.Integrations[1])
 	assert.Equal(t, health.Result{Name: "nil func", Status: health.Degraded, Message: "check has no Func"}, r.Integrations[2])
 	assert.Equal(t, health.Healthy, r.Integrations[3].Status)
-}
-
-func TestRunGoexitIsAFailedCheck(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		// A check that ends its goroutine without returning (t.FailNow in a
-		// test helper, say) is reported at once, not after its timeout.
-		start := time.Now()
-		r := health.New([]health.Check{{Name: "gone", Critical: true, Func: func(context.Context) health.Result {
-			runtime.Goexit()
-			return health.Result{Status: health.Healthy}
-		}}}).Run(t.Context())
-		assert.Zero(t, time.Since(start))
-		assert.Equal(t, health.Result{Name: "gone", Status: health.Critical, Message: "check exited without a result"}, r.Integrations[0])
-	})
 }
 
 func TestRunCachesForTTL(t *testing.T) {
@@ -307,69 +249,4 @@ func TestRunPassesContextValues(t *testing.T) {
 	}}})
 	agg.Run(context.WithValue(t.Context(), key{}, "v"))
 	assert.Equal(t, "v", got)
-}
-
-func TestOnChange(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var status atomic.Value
-		status.Store(health.Healthy)
-		type change struct{ old, new health.Status }
-		var (
-			mu      sync.Mutex
-			changes []change
-		)
-		agg := health.New([]health.Check{{Name: "a", Critical: true, Func: func(context.Context) health.Result {
-			return health.Result{Status: status.Load().(health.Status)}
-		}}}, health.OnChange(func(old, new health.Report) {
-			mu.Lock()
-			defer mu.Unlock()
-			changes = append(changes, change{old.Status, new.Status})
-		}))
-
-		step := func(s health.Status) {
-			status.Store(s)
-			agg.Run(t.Context())
-			// Readiness runs the critical check too, but reports no change.
-			get(t, agg.Ready(), "/readyz")
-			time.Sleep(time.Second) // let the cache expire
-		}
-		step(health.Healthy)
-		step(health.Healthy)
-		step(health.Critical)
-		step(health.Critical)
-		step(health.Degraded)
-		step(health.Healthy)
-		synctest.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		assert.Equal(t, []change{
-			{"", health.Healthy},
-			{health.Healthy, health.Critical},
-			{health.Critical, health.Degraded},
-			{health.Degraded, health.Healthy},
-		}, changes)
-	})
-}
-
-func TestWithLogger(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var buf bytes.Buffer
-		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
-			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-				if a.Key == slog.TimeKey {
-					return slog.Attr{}
-				}
-				return a
-			},
-		}))
-		agg := health.New([]health.Check{
-			{Name: "boom", Func: func(context.Context) health.Result { panic("kaboom") }},
-		}, health.WithLogger(logger), health.WithCacheTTL(0))
-		agg.Run(t.Context())
-		agg.Run(t.Context())
-		synctest.Wait() // status changes are logged after Run has returned
-		out := buf.String()
-		assert.Equal(t, 2, strings.Count(out, `level=ERROR msg="health check panicked" check=boom panic=kaboom`), out)
-		assert.Equal(t, 1, strings.Count(out, `level=WARN msg="health status changed" from="" to=degraded`), out)
-	})
 }

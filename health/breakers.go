@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/voxanne/resilience/breaker"
 )
@@ -24,8 +23,8 @@ type SnapshotFunc func() []breaker.Snapshot
 // Snapshot calls f.
 func (f SnapshotFunc) Snapshot() []breaker.Snapshot { return f() }
 
-// WithKeyLimit sets how many breaker keys the Breakers check names in its
-// message and details (default 10).
+// WithKeyLimit sets how many breaker keys the Breakers check lists in its
+// details (default 10; zero or negative keeps the default).
 func WithKeyLimit(n int) CheckOption {
 	return func(c *checkConfig) {
 		if n > 0 {
@@ -36,10 +35,10 @@ func WithKeyLimit(n int) CheckOption {
 
 // Breakers returns a Check named name that is Healthy while every breaker of
 // source is closed, and fails (Critical, or Degraded for a non-critical
-// check) while some are open or half-open, naming how many and which keys,
-// up to the key limit. Details: total, open and halfOpen, plus, when some
-// are not closed, keys (open ones first, each sorted) and more (keys not
-// listed).
+// check) while some are open or half-open, saying how many in its message.
+// The keys, which name tenants, are in the details only: total, open and
+// halfOpen, plus, when some are not closed, keys (open ones first, each
+// sorted, up to the key limit) and more (keys not listed).
 func Breakers(name string, source BreakerSource, opts ...CheckOption) Check {
 	cfg := newCheckConfig(opts)
 	return Check{
@@ -76,19 +75,14 @@ func breakersResult(snaps []breaker.Snapshot, cfg checkConfig) Result {
 	if len(keys) > cfg.keyLimit {
 		keys, more = keys[:cfg.keyLimit:cfg.keyLimit], len(keys)-cfg.keyLimit
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d of %d circuit breakers not closed (%d open, %d half-open): %s",
-		len(open)+len(halfOpen), len(snaps), len(open), len(halfOpen), strings.Join(keys, ", "))
-	if more > 0 {
-		fmt.Fprintf(&b, " and %d more", more)
-	}
 	rec := cfg.recommendation
 	if rec == "" {
-		rec = "Calls through open circuit breakers fail fast until the dependency recovers; check the dependency behind the listed keys"
+		rec = "Calls through open circuit breakers fail fast until the dependency recovers; check the dependency behind the keys listed in the details"
 	}
 	return Result{
-		Status:  Critical,
-		Message: b.String(),
+		Status: Critical,
+		Message: fmt.Sprintf("%d of %d circuit breakers not closed (%d open, %d half-open)",
+			len(open)+len(halfOpen), len(snaps), len(open), len(halfOpen)),
 		Details: map[string]any{
 			"total":    len(snaps),
 			"open":     len(open),

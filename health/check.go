@@ -44,7 +44,9 @@ type Check struct {
 	Critical bool
 	// Func runs the check. Its context is done when Timeout has passed; a
 	// Func that returns late is reported as timed out, one that panics as
-	// failed. The Name of the Result it returns is ignored.
+	// failed. A Func that has not returned is never started again: until
+	// it returns, the report says that its previous run has not returned.
+	// The Name of the Result it returns is ignored.
 	Func func(context.Context) Result
 }
 
@@ -55,13 +57,16 @@ type Result struct {
 	// Status is the health of the integration. An empty or unknown status
 	// is treated as a failure (Critical).
 	Status Status `json:"status"`
-	// Message says what was found, in a sentence for an operator.
+	// Message says what was found, in a sentence for an operator. Every
+	// caller sees it: the Aggregator redacts credentials, user names,
+	// addresses and token-like strings in it (see the package doc), but
+	// error texts belong in Details.
 	Message string `json:"message"`
 	// Details carries machine-readable facts (pool sizes, expiry times);
 	// they are hidden from callers that may not see them.
 	Details map[string]any `json:"details,omitempty"`
 	// Recommendation says what to do about it; the report lists each
-	// distinct recommendation once.
+	// distinct recommendation once. It is redacted like Message.
 	Recommendation string `json:"recommendation,omitempty"`
 }
 
@@ -97,9 +102,9 @@ func WithRecommendation(s string) CheckOption {
 // FromError returns a Check named name that calls fn: a nil error is
 // Healthy with the message "ok", an error is a failure (Critical, or
 // Degraded for a non-critical check) with the message "check failed" and
-// the error text in details["error"]: error texts name hosts and ports, and
-// details are hidden from callers that may not see them. Methods such as
-// (*sql.DB).PingContext plug straight in.
+// the error text, redacted, in details["error"]: error texts name hosts,
+// users and keys, and details are hidden from callers that may not see
+// them. Methods such as (*sql.DB).PingContext plug straight in.
 func FromError(name string, fn func(context.Context) error, opts ...CheckOption) Check {
 	cfg := newCheckConfig(opts)
 	return Check{
@@ -111,7 +116,7 @@ func FromError(name string, fn func(context.Context) error, opts ...CheckOption)
 				return Result{
 					Status:         Critical,
 					Message:        "check failed",
-					Details:        map[string]any{"error": err.Error()},
+					Details:        map[string]any{"error": redact(err.Error())},
 					Recommendation: cfg.recommendation,
 				}
 			}

@@ -124,19 +124,19 @@ func TestBreakers(t *testing.T) {
 		{"all closed", map[string]breaker.State{"a": breaker.Closed, "b": breaker.Closed}, nil,
 			health.Healthy, "all 2 circuit breakers closed", map[string]any{"total": 2, "open": 0, "halfOpen": 0}},
 		{"one open degrades", map[string]breaker.State{"twilio:clinic-7": breaker.Open, "b": breaker.Closed}, nil,
-			health.Degraded, "1 of 2 circuit breakers not closed (1 open, 0 half-open): twilio:clinic-7",
+			health.Degraded, "1 of 2 circuit breakers not closed (1 open, 0 half-open)",
 			map[string]any{"total": 2, "open": 1, "halfOpen": 0, "keys": []string{"twilio:clinic-7"}, "more": 0}},
 		{"half-open in a critical check", map[string]breaker.State{"gcal": breaker.HalfOpen},
 			[]health.CheckOption{health.AsCritical()},
-			health.Critical, "1 of 1 circuit breakers not closed (0 open, 1 half-open): gcal",
+			health.Critical, "1 of 1 circuit breakers not closed (0 open, 1 half-open)",
 			map[string]any{"total": 1, "open": 0, "halfOpen": 1, "keys": []string{"gcal"}, "more": 0}},
 		{"keys limited", many, nil, health.Degraded,
-			"13 of 14 circuit breakers not closed (12 open, 1 half-open): clinic-00, clinic-01, clinic-02, clinic-03, clinic-04, clinic-05, clinic-06, clinic-07, clinic-08, clinic-09 and 3 more",
+			"13 of 14 circuit breakers not closed (12 open, 1 half-open)",
 			map[string]any{"total": 14, "open": 12, "halfOpen": 1, "more": 3, "keys": []string{
 				"clinic-00", "clinic-01", "clinic-02", "clinic-03", "clinic-04",
 				"clinic-05", "clinic-06", "clinic-07", "clinic-08", "clinic-09"}}},
 		{"custom key limit, open first", many, []health.CheckOption{health.WithKeyLimit(13)}, health.Degraded,
-			"13 of 14 circuit breakers not closed (12 open, 1 half-open): clinic-00, clinic-01, clinic-02, clinic-03, clinic-04, clinic-05, clinic-06, clinic-07, clinic-08, clinic-09, clinic-10, clinic-11, half",
+			"13 of 14 circuit breakers not closed (12 open, 1 half-open)",
 			map[string]any{"total": 14, "open": 12, "halfOpen": 1, "more": 0, "keys": []string{
 				"clinic-00", "clinic-01", "clinic-02", "clinic-03", "clinic-04", "clinic-05", "clinic-06",
 				"clinic-07", "clinic-08", "clinic-09", "clinic-10", "clinic-11", "half"}}},
@@ -174,7 +174,7 @@ func TestBreakersWithRegistry(t *testing.T) {
 	r := health.New([]health.Check{check}).Run(t.Context())
 	res := r.Integrations[0]
 	assert.Equal(t, health.Degraded, res.Status)
-	assert.Equal(t, "1 of 2 circuit breakers not closed (1 open, 0 half-open): twilio:clinic-7", res.Message)
+	assert.Equal(t, "1 of 2 circuit breakers not closed (1 open, 0 half-open)", res.Message)
 	assert.Equal(t, []string{"twilio:clinic-7"}, res.Details["keys"])
 
 	check.Critical = true
@@ -182,4 +182,47 @@ func TestBreakersWithRegistry(t *testing.T) {
 
 	tripped.Reset()
 	assert.Equal(t, health.Healthy, health.New([]health.Check{check}).Run(t.Context()).Status)
+}
+
+// TestBreakersMessageNamesNoKeys: the message, which every caller sees,
+// counts the breakers that are not closed; their keys (tenants) are in the
+// details only.
+func TestBreakersMessageNamesNoKeys(t *testing.T) {
+	const org = "org-acme-dental"
+	check := health.Breakers("Calendar", snapshots(map[string]breaker.State{org: breaker.Open, "org-b": breaker.Closed}))
+	res := health.New([]health.Check{check}).Run(t.Context()).Integrations[0]
+	assert.Equal(t, "1 of 2 circuit breakers not closed (1 open, 0 half-open)", res.Message)
+	assert.NotContains(t, res.Recommendation, org)
+	assert.Equal(t, []string{org}, res.Details["keys"])
+}
+
+// TestWithKeyLimitZeroKeepsDefault: a key limit of zero or less keeps the
+// default of 10 keys in the details.
+func TestWithKeyLimitZeroKeepsDefault(t *testing.T) {
+	states := map[string]breaker.State{}
+	for i := range 12 {
+		states[fmt.Sprintf("org-%02d", i)] = breaker.Open
+	}
+	for _, limit := range []int{0, -1} {
+		res := health.New([]health.Check{health.Breakers("b", snapshots(states), health.WithKeyLimit(limit))}).
+			Run(t.Context()).Integrations[0]
+		assert.Len(t, res.Details["keys"], 10, "limit %d", limit)
+		assert.Equal(t, 2, res.Details["more"], "limit %d", limit)
+	}
+	res := health.New([]health.Check{health.Breakers("b", snapshots(states), health.WithKeyLimit(1))}).
+		Run(t.Context()).Integrations[0]
+	assert.Equal(t, []string{"org-00"}, res.Details["keys"])
+	assert.Equal(t, 11, res.Details["more"])
+}
+
+// TestBreakersEqualOpenAndHalfOpen: as many half-open as open breakers is
+// still a failure, counted apart, open keys first.
+func TestBreakersEqualOpenAndHalfOpen(t *testing.T) {
+	states := map[string]breaker.State{"b": breaker.Open, "d": breaker.Open, "a": breaker.HalfOpen, "c": breaker.HalfOpen,
+		"e": breaker.Closed}
+	res := health.New([]health.Check{health.Breakers("b", snapshots(states), health.AsCritical())}).Run(t.Context()).Integrations[0]
+	assert.Equal(t, health.Critical, res.Status)
+	assert.Equal(t, "4 of 5 circuit breakers not closed (2 open, 2 half-open)", res.Message)
+	assert.Equal(t, map[string]any{"total": 5, "open": 2, "halfOpen": 2, "keys": []string{"b", "d", "a", "c"}, "more": 0},
+		res.Details)
 }

@@ -14,11 +14,11 @@ import (
 	"github.com/voxanne/resilience/health"
 )
 
-// The report of the integrations endpoint, as an operator sees it.
-func Example() {
-	// A fixed clock makes the timestamp (and the elapsed time) reproducible.
+// seedAggregator is the integrations endpoint of the examples, with a fixed
+// clock that makes the timestamp (and the elapsed time) reproducible.
+func seedAggregator(opts ...health.Option) *health.Aggregator {
 	at := time.Date(2026, 1, 16, 20, 15, 30, 123_000_000, time.UTC)
-	agg := health.New([]health.Check{
+	return health.New([]health.Check{
 		{Name: "Database", Critical: true, Func: func(context.Context) health.Result {
 			return health.Result{Status: health.Healthy, Message: "PostgreSQL connection active"}
 		}},
@@ -30,10 +30,14 @@ func Example() {
 				Recommendation: "Google Calendar token expiring soon - will auto-refresh on next use",
 			}
 		}},
-	}, health.WithClock(func() time.Time { return at }))
+	}, append([]health.Option{health.WithClock(func() time.Time { return at })}, opts...)...)
+}
 
+// The report of the integrations endpoint, as any caller sees it: details
+// are hidden unless WithDetails admits the request.
+func Example() {
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/health/integrations", agg)
+	mux.Handle("GET /api/health/integrations", seedAggregator())
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/health/integrations", nil))
 
@@ -57,9 +61,6 @@ func Example() {
 	//       "name": "Google Calendar",
 	//       "status": "degraded",
 	//       "message": "Google Calendar token expiring soon",
-	//       "details": {
-	//         "expiresInSeconds": 250
-	//       },
 	//       "recommendation": "Google Calendar token expiring soon - will auto-refresh on next use"
 	//     }
 	//   ],
@@ -74,8 +75,32 @@ func Example() {
 	// }
 }
 
+// staffKey marks, in a request's context, a caller that the service's
+// authentication middleware has verified as staff.
+type staffKey struct{}
+
+// Details are for the callers WithDetails admits, here staff that the
+// authentication middleware has verified.
+func ExampleWithDetails() {
+	isStaff := func(r *http.Request) bool { return r.Context().Value(staffKey{}) == true }
+	agg := seedAggregator(health.WithDetails(isStaff))
+
+	anonymous := httptest.NewRequest(http.MethodGet, "/api/health/integrations", nil)
+	staff := anonymous.WithContext(context.WithValue(anonymous.Context(), staffKey{}, true))
+	for _, req := range []*http.Request{anonymous, staff} {
+		rec := httptest.NewRecorder()
+		agg.ServeHTTP(rec, req)
+		var r health.Report
+		_ = json.Unmarshal(rec.Body.Bytes(), &r)
+		fmt.Println(r.Integrations[1].Name, r.Integrations[1].Details)
+	}
+	// Output:
+	// Google Calendar map[]
+	// Google Calendar map[expiresInSeconds:250]
+}
+
 // A plain func(ctx) error, such as (*sql.DB).PingContext, becomes a check.
-// The error text, which names hosts and ports, goes in the details.
+// The error text goes in the details, with its addresses redacted.
 func ExampleFromError() {
 	ping := func(context.Context) error { return errors.New("dial tcp 10.0.0.5:5432: connection refused") }
 	agg := health.New([]health.Check{
@@ -89,7 +114,7 @@ func ExampleFromError() {
 	}
 	// Output:
 	// critical
-	// Database: critical (check failed) map[error:dial tcp 10.0.0.5:5432: connection refused]
+	// Database: critical (check failed) map[error:dial tcp [ip]:5432: connection refused]
 	// Cache: healthy (ok) map[]
 }
 
@@ -110,7 +135,8 @@ func ExampleAggregator_Run() {
 	// degraded {1 1 0} [Rotate the Twilio auth token]
 }
 
-// Circuit breakers that are open show up with their keys.
+// Circuit breakers that are open are counted in the message; their keys,
+// which name tenants, are in the details.
 func ExampleBreakers() {
 	source := health.SnapshotFunc(func() []breaker.Snapshot {
 		return []breaker.Snapshot{
@@ -120,8 +146,10 @@ func ExampleBreakers() {
 	})
 	r := health.New([]health.Check{health.Breakers("SMS breakers", source)}).Run(context.Background())
 	fmt.Println(r.Integrations[0].Status, "-", r.Integrations[0].Message)
+	fmt.Println(r.Integrations[0].Details["keys"])
 	// Output:
-	// degraded - 1 of 2 circuit breakers not closed (1 open, 0 half-open): twilio:clinic-7
+	// degraded - 1 of 2 circuit breakers not closed (1 open, 0 half-open)
+	// [twilio:clinic-7]
 }
 
 // Liveness and readiness handlers in the Kubernetes style.

@@ -11,7 +11,8 @@ import (
 // report: 200 for Healthy or Degraded, 503 for Critical, never cached by
 // clients. A request that accepts application/health+json gets the IETF
 // health-check draft format; others get the JSON of Report. Details are
-// left out for ?verbose=0 and for requests the WithDetails option rejects.
+// left out unless the WithDetails option admits the request, and always
+// for ?verbose=0.
 func (a *Aggregator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := a.snapshot(r.Context())
 	if s == nil { // the request ended before the run
@@ -42,7 +43,7 @@ func (a *Aggregator) showDetails(r *http.Request) bool {
 	if r.URL != nil && quiet(r.URL.RawQuery) {
 		return false
 	}
-	return a.cfg.showDetails == nil || a.cfg.showDetails(r)
+	return a.cfg.showDetails != nil && a.cfg.showDetails(r)
 }
 
 // quiet reports whether the raw query asks for verbose=0 (or false),

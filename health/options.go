@@ -31,9 +31,7 @@ func newConfig(opts []Option) config {
 	if c.defaultTimeout <= 0 {
 		c.defaultTimeout = defaultTimeout
 	}
-	if c.cacheTTL < 0 {
-		c.cacheTTL = 0
-	}
+	c.cacheTTL = max(c.cacheTTL, 0)
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -54,26 +52,30 @@ func WithDefaultTimeout(d time.Duration) Option {
 // expiry (nil: time.Now). Check timeouts always use the time package.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-// OnChange registers fn to be called when the overall status of a fresh
+// WithOnChange registers fn to be called when the overall status of a fresh
 // report differs from the previous one, for alerting. The first report
 // counts as a change from the zero Report (whose Status is ""). Calls are
 // serialized, in the order of the reports, and made by the goroutine that
 // ran the checks after new has been handed to the callers of Run; keep fn
-// fast or hand the work off.
-func OnChange(fn func(old, new Report)) Option { return func(c *config) { c.onChange = fn } }
+// fast or hand the work off. A panic in fn is recovered and logged.
+func WithOnChange(fn func(old, new Report)) Option { return func(c *config) { c.onChange = fn } }
 
-// WithDetails makes ServeHTTP include Result details only for requests for
-// which show returns true, e.g. authenticated ones (details help attackers).
-// A nil show shows details to every request. The query ?verbose=0 hides
-// details in any case.
+// WithDetails makes ServeHTTP include Result details (and, in the IETF
+// format, each check's duration) for the requests for which show returns
+// true, e.g. those of authenticated staff. Details are hidden by default:
+// they name tenants, pool sizes and error texts that help attackers. A nil
+// show shows details to nobody; to show them to every request, say so with
+// a func that returns true. The query ?verbose=0 hides details in any case.
 func WithDetails(show func(r *http.Request) bool) Option {
 	return func(c *config) { c.showDetails = show }
 }
 
-// WithoutDetails makes ServeHTTP never include Result details.
+// WithoutDetails makes ServeHTTP never include Result details, which is the
+// default; it undoes an earlier WithDetails.
 func WithoutDetails() Option {
-	return WithDetails(func(*http.Request) bool { return false })
+	return WithDetails(nil)
 }
 
-// WithLogger logs status changes and panicking checks to l (nil: no logging).
+// WithLogger logs to l (nil: no logging): the first status at INFO, status
+// changes at WARN, panics of checks and of the change callback at ERROR.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }

@@ -16,37 +16,81 @@ func (a *Aggregator) runChecks(ctx context.Context) Report {
 	durations := make([]time.Duration, len(a.checks))
 	var wg sync.WaitGroup
 	for i := range a.checks {
-		wg.Go(func() { results[i], durations[i] = a.runOne(ctx, a.checks[i]) })
+		wg.Go(func() { results[i], durations[i] = a.runOne(ctx, a.checks[i], a.states[i]) })
 	}
 	wg.Wait()
 	end := a.cfg.now()
 	return buildReport(results, durations, end, end.Sub(start))
 }
 
-// runOne runs c in its own goroutine, which reports on a channel of
-// capacity 1 so that it can always finish, even after c has timed out.
-func (a *Aggregator) runOne(ctx context.Context, c Check) (Result, time.Duration) {
+// checkState holds the run of one check that is out, if any. The report
+// and readiness share it, so a check has at most one run out at a time.
+type checkState struct {
+	mu  sync.Mutex
+	run *checkRun
+}
+
+// checkRun is one run of a check's Func, in its own goroutine.
+type checkRun struct {
+	ctx     context.Context // done when the check's timeout has passed
+	started time.Time
+	done    chan struct{} // closed when Func has returned
+	result  Result        // set before done is closed
+}
+
+// runOne waits for a run of c: a new one, or the one already out within
+// its timeout. A run that is still out past its timeout is not joined and
+// no other is started: the result says so.
+func (a *Aggregator) runOne(ctx context.Context, c Check, st *checkState) (Result, time.Duration) {
 	start := a.cfg.now()
-	ctx, cancel := context.WithTimeoutCause(ctx, c.Timeout, errTimeout)
-	defer cancel()
-	ch := make(chan Result, 1)
-	go func() {
-		r := Result{Status: Critical, Message: "check exited without a result"}
-		defer func() { ch <- r }()
-		r = a.call(ctx, c)
-	}()
-	var r Result
+	run, overdue := a.start(ctx, c, st, start)
+	if overdue {
+		return finish(c, notReturned(c, start.Sub(run.started))), 0
+	}
 	select {
-	case r = <-ch:
-		// A failure reported once the deadline has passed is the timeout
-		// itself (typically ctx.Err() handed back): say so plainly.
-		if r.Status != Healthy && errors.Is(context.Cause(ctx), errTimeout) {
-			r = timedOut(c)
-		}
-	case <-ctx.Done():
+	case <-run.done:
+	case <-run.ctx.Done():
+	}
+	// A run that has ended releases its context too: its result wins.
+	var r Result // the zero Result while the run is out
+	select {
+	case <-run.done:
+		r = run.result
+	default:
+	}
+	// A run still out at its deadline, or one that failed once the deadline
+	// had passed (typically handing back ctx.Err()), timed out: say so.
+	if r.Status != Healthy && errors.Is(context.Cause(run.ctx), errTimeout) {
 		r = timedOut(c)
 	}
 	return finish(c, r), a.cfg.now().Sub(start)
+}
+
+// start returns the run of c that is out, and whether it is overdue, or
+// starts one. The goroutine of a run only ever blocks in c.Func: it
+// publishes its result by closing a channel, even after c has timed out.
+func (a *Aggregator) start(ctx context.Context, c Check, st *checkState, now time.Time) (run *checkRun, overdue bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if run := st.run; run != nil {
+		return run, run.ctx.Err() != nil
+	}
+	runCtx, cancel := context.WithTimeoutCause(ctx, c.Timeout, errTimeout)
+	run = &checkRun{ctx: runCtx, started: now, done: make(chan struct{})}
+	st.run = run
+	go func() {
+		r := Result{Status: Critical, Message: "check exited without a result"}
+		defer func() {
+			st.mu.Lock()
+			st.run = nil
+			st.mu.Unlock()
+			run.result = r
+			close(run.done)
+			cancel()
+		}()
+		r = a.call(runCtx, c)
+	}()
+	return run, false
 }
 
 var errTimeout = errors.New("health: check timed out")
@@ -55,14 +99,15 @@ var errTimeout = errors.New("health: check timed out")
 func (a *Aggregator) call(ctx context.Context, c Check) (r Result) {
 	defer func() {
 		if p := recover(); p != nil {
+			text := redact(fmt.Sprint(p))
 			r = Result{
 				Status:  Critical,
 				Message: "check panicked",
-				Details: map[string]any{"panic": fmt.Sprint(p)},
+				Details: map[string]any{"panic": text},
 			}
 			if l := a.cfg.logger; l != nil {
 				l.LogAttrs(ctx, slog.LevelError, "health check panicked",
-					slog.String("check", c.Name), slog.Any("panic", p))
+					slog.String("check", c.Name), slog.String("panic", text))
 			}
 		}
 	}()
@@ -70,6 +115,17 @@ func (a *Aggregator) call(ctx context.Context, c Check) (r Result) {
 		return Result{Status: Critical, Message: "check has no Func"}
 	}
 	return c.Func(ctx)
+}
+
+// notReturned is the result of a check whose previous run has been out for
+// d, past its timeout.
+func notReturned(c Check, d time.Duration) Result {
+	return Result{
+		Status: Critical,
+		Message: fmt.Sprintf("check not started: its previous run has not returned after %s (timeout %s)",
+			d.Round(time.Millisecond), c.Timeout),
+		Recommendation: c.Name + " does not return when its timeout has passed: make its check return when its context is done",
+	}
 }
 
 func timedOut(c Check) Result {
@@ -80,8 +136,9 @@ func timedOut(c Check) Result {
 	}
 }
 
-// finish names r after c, turns an unknown status into a failure and caps a
-// non-critical check's failure at Degraded.
+// finish names r after c, turns an unknown status into a failure, caps a
+// non-critical check's failure at Degraded and redacts the texts that every
+// caller sees.
 func finish(c Check, r Result) Result {
 	r.Name = c.Name
 	if !r.Status.valid() {
@@ -94,6 +151,7 @@ func finish(c Check, r Result) Result {
 	if r.Status == Critical && !c.Critical {
 		r.Status = Degraded
 	}
+	r.Message, r.Recommendation = redact(r.Message), redact(r.Recommendation)
 	return r
 }
 

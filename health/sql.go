@@ -8,7 +8,7 @@ import (
 // SQL returns a Check named name that pings db within the check's timeout
 // and reports the pool's statistics in details: openConnections, inUse,
 // idle, maxOpenConnections, waitCount and waitDurationMs. A failed ping is
-// a failure, with the driver's error in details["error"].
+// a failure, with the driver's error, redacted, in details["error"].
 func SQL(name string, db *sql.DB, opts ...CheckOption) Check {
 	cfg := newCheckConfig(opts)
 	rec := cfg.recommendation
@@ -31,9 +31,9 @@ func SQL(name string, db *sql.DB, opts ...CheckOption) Check {
 				"waitDurationMs":     st.WaitDuration.Milliseconds(),
 			}
 			if err != nil {
-				// The driver's error names hosts and ports: it goes in the
-				// details, which unauthenticated callers do not see.
-				details["error"] = err.Error()
+				// The driver's error names users, hosts and ports: it goes,
+				// redacted, in the details, which few callers see.
+				details["error"] = redact(err.Error())
 				return Result{
 					Status:         Critical,
 					Message:        "database ping failed",
