@@ -371,3 +371,48 @@ func TestErrorString(t *testing.T) {
 	require.ErrorAs(t, e, &se, "Unwrap reaches the vendor error")
 	assert.Equal(t, 400, se.code)
 }
+
+func TestErrorStringIsOneLineWithRoundedDurations(t *testing.T) {
+	e503 := &statusError{code: 503}
+	tests := []struct {
+		name string
+		err  *safecall.Error
+		want string
+	}{
+		{
+			name: "breaker rejection joined with the last error",
+			err: &safecall.Error{Op: "gcal.book", Class: safecall.CircuitOpen, Attempts: 3, RetryAfter: 4998502863,
+				Err: errors.Join(&breaker.OpenError{Key: "org_1", RetryAfter: 4998502863}, e503)},
+			want: `safecall: gcal.book: circuit-open after 3 attempts, retry after 5s: breaker: circuit open for "org_1"; HTTP 503`,
+		},
+		{
+			name: "canceled during a wait",
+			err:  &safecall.Error{Op: "op", Class: safecall.Canceled, Attempts: 2, Err: errors.Join(context.Canceled, e503)},
+			want: `safecall: op: canceled after 2 attempts: context canceled; HTTP 503`,
+		},
+		{
+			name: "a vendor message over several lines",
+			err:  &safecall.Error{Op: "op", Class: safecall.Unknown, Attempts: 1, Err: errors.New("bad gateway\n<html>\r\n</html>")},
+			want: `safecall: op: unknown: bad gateway <html> </html>`,
+		},
+		{"1.5s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 1540 * time.Millisecond}, "safecall: op: rate-limit, retry after 1.5s"},
+		{"30s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 29999999999}, "safecall: op: rate-limit, retry after 30s"},
+		{"2m4s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 123700 * time.Millisecond}, "safecall: op: rate-limit, retry after 2m4s"},
+		{"250ms", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 250400 * time.Microsecond}, "safecall: op: rate-limit, retry after 250ms"},
+		{"5µs", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 5 * time.Microsecond}, "safecall: op: rate-limit, retry after 5µs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.err.Error())
+		})
+	}
+
+	t.Run("from a call", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := breaker.New(breaker.Settings{Cooldown: 4998502863})
+			_, err := safecall.Call(t.Context(), "gcal.book", newScript(repeat(e503, 9)...).fn,
+				safecall.WithBreaker(b), safecall.WithBackoff(100*time.Millisecond, 0), safecall.WithJitter(0))
+			assert.Equal(t, "safecall: gcal.book: circuit-open after 3 attempts, retry after 5s: breaker: circuit open; HTTP 503", err.Error())
+		})
+	})
+}

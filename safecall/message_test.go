@@ -66,3 +66,9 @@ func TestWithUserMessage(t *testing.T) {
 	_, err = safecall.Call(context.Background(), "gcal.book", newScript(&statusError{code: 401}).fn, opts...)
 	assert.Equal(t, safecall.DefaultUserMessage(safecall.Auth), safecall.UserMessage(err))
 }
+
+func TestWithUserMessageUnknownClassIgnored(t *testing.T) {
+	_, err := safecall.Call(context.Background(), "op", newScript(&statusError{code: 400}).fn,
+		safecall.WithUserMessage(safecall.Class(200), "never"))
+	assert.Equal(t, safecall.DefaultUserMessage(safecall.Permanent), safecall.UserMessage(err))
+}

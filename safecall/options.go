@@ -107,8 +107,22 @@ func WithAttemptTimeout(d time.Duration) Option { return Option{kind: optAttempt
 // usually handles its own error types and falls back on Classify.
 func WithClassifier(fn func(error) Class) Option { return Option{kind: optClassifier, fn: fn} }
 
-// WithBreaker makes every attempt go through b, typically a *breaker.Breaker.
-// A nil interface value means no breaker.
+// WithBreaker makes every attempt go through b, typically a *breaker.Breaker
+// kept per tenant and dependency (breakers.Get(orgID)). A nil interface
+// value means no breaker.
+//
+// Every attempt is reported to b, not every call: with the defaults (a
+// breaker.Settings{} breaker opens after 3 failures in a row; a call makes
+// up to 4 attempts) one call whose attempts all fail opens the breaker at
+// its third attempt and ends there, with class CircuitOpen. That is the
+// protection: the callers after it fail at once for the breaker's cooldown
+// instead of each waiting 7s through the same outage. To need several
+// failing calls, raise breaker.Settings.ConsecutiveFailures or use its
+// FailureRatio.
+//
+// Permanent failures are reported as successes (the dependency answered);
+// RateLimit and Canceled as context.Canceled, which breakers count as
+// neither: a 429 means the vendor is alive and Call waits as it asked.
 func WithBreaker(b Breaker) Option { return Option{kind: optBreaker, brk: b} }
 
 // WithTokenRefresh makes an Auth failure call fn once and retry once; a
@@ -149,6 +163,7 @@ type config struct {
 	refresh        func(context.Context) error
 	onRetry        func(RetryEvent)
 	notIdempotent  bool
+	messages       [numClasses]string // from WithUserMessage, by class
 }
 
 func (c *config) load(opts []Option) {
@@ -187,18 +202,19 @@ func (c *config) load(opts []Option) {
 			c.onRetry, _ = o.fn.(func(RetryEvent))
 		case optIdempotent:
 			c.notIdempotent = !o.flag
+		case optUserMessage:
+			if o.class < numClasses {
+				c.messages[o.class] = o.s
+			}
 		}
 	}
 	c.maxBackoff = max(c.maxBackoff, c.initial)
 }
 
-// userMessage returns the last WithUserMessage override for class c.
-func userMessage(opts []Option, c Class) string {
-	msg := ""
-	for i := range opts {
-		if opts[i].kind == optUserMessage && opts[i].class == c {
-			msg = opts[i].s
-		}
+// message returns the WithUserMessage sentence for class c, or "".
+func (c *config) message(class Class) string {
+	if class < numClasses {
+		return c.messages[class]
 	}
-	return msg
+	return ""
 }
