@@ -29,6 +29,9 @@ import (
 //   - an error with a RetryAfter() time.Duration method returning more than
 //     zero: Temporary.
 //
+// A *StatusError (from NewTransport or CheckResponse) is read through its
+// HTTPStatus method; its RetryAfter is the wait Call makes before a retry.
+//
 // Anything else, and nil, is Unknown. Classify never matches error strings.
 func Classify(err error) Class {
 	if err == nil {
@@ -137,7 +140,8 @@ func classifyNetwork(err error) Class {
 }
 
 // retryAfter returns the wait a failure asks for: a breaker's RetryAfter,
-// or the RetryAfter() hint of the first error in the chain that has one.
+// the RetryAfter() hint of the first error in the chain that has one, or
+// the RetryAfter of a StatusError.
 func retryAfter(err error) time.Duration {
 	var oe *breaker.OpenError
 	if errors.As(err, &oe) {
@@ -146,6 +150,10 @@ func retryAfter(err error) time.Duration {
 	var ra retryAfterer
 	if errors.As(err, &ra) {
 		return max(ra.RetryAfter(), 0)
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return max(se.RetryAfter, 0)
 	}
 	return 0
 }

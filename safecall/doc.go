@@ -52,6 +52,23 @@
 // breakers count as neither success nor failure. A panic in the wrapped
 // function is recorded as a failure and then continues to unwind.
 //
+// # HTTP
+//
+// [NewTransport] makes any http.Client classify, retry and break:
+//
+//	client := &http.Client{Transport: safecall.NewTransport(nil, safecall.WithBreakerFor(perTenant))}
+//
+// Answers of 400 and more become a [*StatusError] (status, Retry-After and a
+// short redacted excerpt of the body, safe to log), which [Classify] reads;
+// the bodies of those answers are drained and closed. Request bodies are
+// replayed with GetBody, and a POST or PATCH is retried only when the
+// failure proves it was not processed, unless it carries an Idempotency-Key
+// header. When the policy gives up, http.Client returns no response and an
+// error that unwraps to an [*Error] and the last [*StatusError], as
+// go-retryablehttp does. [WithBreakerFor] picks a breaker per request (per
+// host or per tenant). Code that calls http.Client itself turns an answer
+// into the same error with [CheckResponse].
+//
 // The backoff is computed with github.com/cenkalti/backoff/v4, created only
 // after a first failure; its types never appear in this package's API.
 // A call that succeeds at once allocates nothing (WithAttemptTimeout costs

@@ -2,6 +2,7 @@ package safecall
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -71,6 +72,7 @@ const (
 	optOnRetry
 	optUserMessage
 	optIdempotent
+	optBreakerFor
 )
 
 // WithRetries sets how many times a failed call is retried after its first
@@ -143,11 +145,26 @@ func WithUserMessage(c Class, msg string) Option {
 	return Option{kind: optUserMessage, class: c, s: msg}
 }
 
+// WithBreakerFor makes NewTransport pick the breaker of each request with
+// fn, typically one per host or per tenant:
+//
+//	safecall.WithBreakerFor(func(r *http.Request) safecall.Breaker {
+//		return breakers.Get(r.URL.Host)
+//	})
+//
+// A nil result means no breaker for that request. Of WithBreaker and
+// WithBreakerFor, the last one given wins. Call ignores it.
+func WithBreakerFor(fn func(*http.Request) Breaker) Option {
+	return Option{kind: optBreakerFor, fn: fn}
+}
+
 // WithIdempotent says whether the call can safely be repeated (default true).
 // A call that is not idempotent, such as sending a text message, is retried
 // only when the failure proves the request was not processed: connection
 // refused, DNS failure, 401/403 (with WithTokenRefresh) or 429. A timeout
 // after the request was sent, a reset connection or a 5xx is final.
+// NewTransport decides per request (by method and Idempotency-Key header)
+// unless WithIdempotent is given, which then holds for every request.
 func WithIdempotent(ok bool) Option { return Option{kind: optIdempotent, flag: ok} }
 
 // config is built by value on the caller's stack from the options.
@@ -163,7 +180,9 @@ type config struct {
 	refresh        func(context.Context) error
 	onRetry        func(RetryEvent)
 	notIdempotent  bool
+	idempotentSet  bool               // WithIdempotent was given
 	messages       [numClasses]string // from WithUserMessage, by class
+	breakerFor     func(*http.Request) Breaker
 }
 
 func (c *config) load(opts []Option) {
@@ -195,13 +214,16 @@ func (c *config) load(opts []Option) {
 		case optClassifier:
 			c.classify, _ = o.fn.(func(error) Class)
 		case optBreaker:
-			c.breaker = o.brk
+			c.breaker, c.breakerFor = o.brk, nil
+		case optBreakerFor:
+			c.breakerFor, _ = o.fn.(func(*http.Request) Breaker)
+			c.breaker = nil
 		case optTokenRefresh:
 			c.refresh, _ = o.fn.(func(context.Context) error)
 		case optOnRetry:
 			c.onRetry, _ = o.fn.(func(RetryEvent))
 		case optIdempotent:
-			c.notIdempotent = !o.flag
+			c.notIdempotent, c.idempotentSet = !o.flag, true
 		case optUserMessage:
 			if o.class < numClasses {
 				c.messages[o.class] = o.s
