@@ -107,6 +107,19 @@ func TestBreakerReopensBeforeWaitEnds(t *testing.T) {
 	})
 }
 
+func TestBreakerReopensAsWaitEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The cooldown ends exactly when the wait does: the next attempt is
+		// the probe, not a rejection.
+		b := breaker.New(breaker.Settings{ConsecutiveFailures: 1, Cooldown: time.Second})
+		s := newScript(&statusError{code: 503})
+		_, err := safecall.Call(t.Context(), "op", s.fn, safecall.WithBreaker(b), safecall.WithJitter(0))
+		require.NoError(t, err)
+		assert.Equal(t, []time.Duration{time.Second}, s.waits())
+		assert.Equal(t, breaker.Closed, b.State())
+	})
+}
+
 func TestOpenBreakerRefusesAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := breaker.New(breaker.Settings{ConsecutiveFailures: 1, Cooldown: 30 * time.Second})

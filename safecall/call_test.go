@@ -138,6 +138,45 @@ func TestRetrySchedule(t *testing.T) {
 			waits: []time.Duration{time.Second, 2 * time.Second},
 		},
 		{
+			name: "negative jitter is none", errs: []error{e503, e503},
+			opts: []safecall.Option{safecall.WithJitter(0.5), safecall.WithJitter(-1)}, attempts: 3,
+			waits: []time.Duration{time.Second, 2 * time.Second},
+		},
+		{
+			name: "backoff zero initial keeps the default", errs: repeat(e503, 9),
+			opts:    []safecall.Option{safecall.WithBackoff(0, 3*time.Second)},
+			wantErr: true, class: safecall.Temporary, attempts: 4,
+			waits: []time.Duration{time.Second, 2 * time.Second, 3 * time.Second},
+		},
+		{
+			name: "backoff zero max keeps the default", errs: repeat(e503, 9),
+			opts:    []safecall.Option{safecall.WithBackoff(3*time.Second, 0)},
+			wantErr: true, class: safecall.Temporary, attempts: 4,
+			waits: []time.Duration{3 * time.Second, 6 * time.Second, 10 * time.Second},
+		},
+		{
+			name: "backoff negative keeps the defaults", errs: repeat(e503, 9),
+			opts:    []safecall.Option{safecall.WithBackoff(-time.Second, -time.Second)},
+			wantErr: true, class: safecall.Temporary, attempts: 4,
+			waits: []time.Duration{time.Second, 2 * time.Second, 4 * time.Second},
+		},
+		{
+			name: "backoff max below initial is raised", errs: repeat(e503, 9),
+			opts:    []safecall.Option{safecall.WithBackoff(2*time.Second, time.Second)},
+			wantErr: true, class: safecall.Temporary, attempts: 4,
+			waits: []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second},
+		},
+		{
+			name: "max wait zero keeps the default", errs: []error{&statusError{code: 429, ra: 20 * time.Second}, e503},
+			opts:     []safecall.Option{safecall.WithMaxWait(0)},
+			attempts: 3, waits: []time.Duration{20 * time.Second, 2 * time.Second},
+		},
+		{
+			name: "max wait negative keeps the default", errs: []error{&statusError{code: 429, ra: time.Hour}},
+			opts:     []safecall.Option{safecall.WithMaxWait(-time.Second)},
+			attempts: 2, waits: []time.Duration{30 * time.Second},
+		},
+		{
 			name: "zero option changes nothing", errs: []error{e503},
 			opts: []safecall.Option{{}}, attempts: 2, waits: []time.Duration{time.Second},
 		},
@@ -211,6 +250,36 @@ func TestDefaultJitter(t *testing.T) {
 		// no jitter at all.
 		assert.Greater(t, len(distinct), 10, "the first wait is jittered")
 	})
+}
+
+func TestJitter(t *testing.T) {
+	tests := []struct {
+		name   string
+		f      float64
+		spread float64 // each wait is within base·(1±spread)
+	}{
+		{"half", 0.5, 0.5},
+		{"above one is one", 3, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				distinct := map[time.Duration]bool{}
+				for range 30 {
+					s := newScript(repeat(&statusError{code: 503}, 9)...)
+					_, err := safecall.Call(t.Context(), "op", s.fn, safecall.WithJitter(tt.f), safecall.WithRetries(2))
+					require.Error(t, err)
+					waits := s.waits()
+					require.Len(t, waits, 2)
+					for i, base := range []time.Duration{time.Second, 2 * time.Second} {
+						assert.InDelta(t, float64(base), float64(waits[i]), tt.spread*float64(base)+1, "wait %d", i)
+					}
+					distinct[waits[0]] = true
+				}
+				assert.Greater(t, len(distinct), 15, "waits are drawn at random")
+			})
+		})
+	}
 }
 
 func TestNoWaitPastDeadline(t *testing.T) {
@@ -326,6 +395,60 @@ func TestAttemptTimeout(t *testing.T) {
 		require.Len(t, actxs, 3)
 		assert.ErrorIs(t, actxs[2].Err(), context.Canceled, "each attempt's context is released when it returns")
 	})
+}
+
+func TestAttemptTimeoutWithCustomClassifier(t *testing.T) {
+	// The classifier calls everything Permanent; only a failure caused by
+	// the attempt's own timeout is Temporary whatever it says.
+	permanent := safecall.WithClassifier(func(error) safecall.Class { return safecall.Permanent })
+	tests := []struct {
+		name  string
+		fn    func(ctx context.Context) (int, error)
+		opts  []safecall.Option
+		class safecall.Class
+	}{
+		{
+			name:  "hung until the attempt's deadline",
+			fn:    func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, fmt.Errorf("get: %w", ctx.Err()) },
+			opts:  []safecall.Option{safecall.WithAttemptTimeout(time.Second)},
+			class: safecall.Temporary,
+		},
+		{
+			name: "another error after the attempt's deadline",
+			fn: func(ctx context.Context) (int, error) {
+				<-ctx.Done()
+				return 0, errors.New("invalid number")
+			},
+			opts:  []safecall.Option{safecall.WithAttemptTimeout(time.Second)},
+			class: safecall.Permanent,
+		},
+		{
+			name:  "a deadline error before the attempt's deadline",
+			fn:    func(ctx context.Context) (int, error) { return 0, context.DeadlineExceeded },
+			opts:  []safecall.Option{safecall.WithAttemptTimeout(time.Second)},
+			class: safecall.Permanent,
+		},
+		{
+			name:  "a deadline error without attempt timeout",
+			fn:    func(ctx context.Context) (int, error) { return 0, context.DeadlineExceeded },
+			class: safecall.Permanent,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var ev events
+				opts := append([]safecall.Option{permanent, safecall.WithRetries(1), safecall.WithOnRetry(ev.add)}, tt.opts...)
+				_, err := safecall.Call(t.Context(), "op", tt.fn, opts...)
+				assert.Equal(t, tt.class, safecall.ClassOf(err))
+				if tt.class == safecall.Temporary {
+					assert.Equal(t, []safecall.Class{safecall.Temporary}, ev.classes(), "retried")
+				} else {
+					assert.Empty(t, ev.classes(), "not retried")
+				}
+			})
+		})
+	}
 }
 
 func TestAttemptTimeoutBeatsClassifier(t *testing.T) {

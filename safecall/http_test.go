@@ -359,6 +359,8 @@ func TestParseRetryAfter(t *testing.T) {
 	}{
 		{"", 0},
 		{"0", 0},
+		{"07", 7 * time.Second},
+		{" 007", 7 * time.Second},
 		{"7", 7 * time.Second},
 		{" 120 ", 2 * time.Minute},
 		{"-3", 0},
