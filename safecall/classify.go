@@ -160,11 +160,12 @@ func retryAfter(err error) time.Duration {
 
 // notProcessed reports whether a failure proves the request never reached
 // the point of doing anything: the connection was refused, the host name did
-// not resolve, the dialer failed, the credential was rejected or the server
-// refused it for rate.
+// not resolve, the dialer failed or the server refused it for rate. (Auth
+// and CircuitOpen failures, which also prove it, never get here: a refresh
+// retries the first and the second ends the call.)
 func notProcessed(err error, c Class) bool {
 	switch c {
-	case Auth, RateLimit, CircuitOpen:
+	case RateLimit:
 		return true
 	case Network:
 		if errors.Is(err, syscall.ECONNREFUSED) {

@@ -367,6 +367,8 @@ func TestParseRetryAfter(t *testing.T) {
 		{"+3", 0},
 		{"1.5", 0},
 		{"soon", 0},
+		{"9223372036", 9223372036 * time.Second},
+		{"9223372037", math.MaxInt64},
 		{"9999999999", math.MaxInt64},
 		{"99999999999999999999999", math.MaxInt64},
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},

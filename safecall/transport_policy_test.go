@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,9 @@ func TestTransportIdempotency(t *testing.T) {
 		{name: "GET", method: http.MethodGet, faults: e503, requests: 4},
 		{name: "PUT", method: http.MethodPut, faults: e503, requests: 4},
 		{name: "DELETE", method: http.MethodDelete, faults: e503, requests: 4},
+		{name: "HEAD", method: http.MethodHead, faults: e503, requests: 4},
+		{name: "OPTIONS", method: http.MethodOptions, faults: e503, requests: 4},
+		{name: "TRACE", method: http.MethodTrace, faults: e503, requests: 4},
 		{name: "POST without key", method: http.MethodPost, faults: e503, requests: 1},
 		{name: "PATCH without key", method: http.MethodPatch, faults: e503, requests: 1},
 		{name: "POST with Idempotency-Key", method: http.MethodPost, header: "Idempotency-Key", faults: e503, requests: 4},
@@ -91,6 +95,23 @@ func TestTransportIdempotency(t *testing.T) {
 			assert.Equal(t, tt.requests, srv.requests())
 		})
 	}
+}
+
+func TestTransportEmptyMethodIsGet(t *testing.T) {
+	noLeak(t)
+	srv := newFaultServer(t, fault{status: 503}, fault{status: 503})
+	u, err := url.Parse(srv.URL)
+	require.NoError(t, err)
+	inner := &http.Transport{}
+	t.Cleanup(inner.CloseIdleConnections)
+	var ev events
+	rt := safecall.NewTransport(inner, fast(safecall.WithOnRetry(ev.add))...)
+	resp, err := rt.RoundTrip((&http.Request{URL: u, Header: http.Header{}}).WithContext(t.Context()))
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	assert.Equal(t, 3, srv.requests(), "idempotent: retried")
+	require.Len(t, ev.ev, 2)
+	assert.Equal(t, "GET "+u.Host, ev.ev[0].Op)
 }
 
 func TestTransportPostRetriedWhenRefused(t *testing.T) {
@@ -252,4 +273,37 @@ func TestTransportClosesUnsentBody(t *testing.T) {
 	assert.Equal(t, safecall.CircuitOpen, safecall.ClassOf(err))
 	assert.Equal(t, int32(1), body.closed.Load(), "RoundTrip closes the body it never sent")
 	assert.Equal(t, 0, srv.requests())
+}
+
+func TestTransportUpgradeOutlivesAttemptTimeout(t *testing.T) {
+	noLeak(t)
+	// An echo server reached through a protocol upgrade.
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_, _ = io.Copy(conn, brw)
+	}))
+	inner := &http.Transport{}
+	t.Cleanup(inner.CloseIdleConnections)
+	client := &http.Client{Transport: safecall.NewTransport(inner, safecall.WithAttemptTimeout(20*time.Millisecond))}
+	req := newRequest(t, http.MethodGet, srv.URL, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "echo")
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	conn, ok := resp.Body.(io.ReadWriteCloser)
+	require.True(t, ok, "the upgraded connection is the caller's to write")
+	time.Sleep(40 * time.Millisecond) // past the attempt's time
+	_, err = io.WriteString(conn, "ping")
+	require.NoError(t, err)
+	buf := make([]byte, 4)
+	_, err = io.ReadFull(conn, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "ping", string(buf))
 }
