@@ -518,6 +518,11 @@ func TestErrorStringIsOneLineWithRoundedDurations(t *testing.T) {
 			err:  &safecall.Error{Op: "op", Class: safecall.Unknown, Attempts: 1, Err: errors.New("bad gateway\n<html>\r\n</html>")},
 			want: `safecall: op: unknown: bad gateway <html> </html>`,
 		},
+		{
+			name: "line breaks at the ends",
+			err:  &safecall.Error{Op: "op", Class: safecall.Unknown, Attempts: 1, Err: errors.New("\nbad gateway\r\n")},
+			want: `safecall: op: unknown: bad gateway`,
+		},
 		{"1.5s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 1540 * time.Millisecond}, "safecall: op: rate-limit, retry after 1.5s"},
 		{"30s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 29999999999}, "safecall: op: rate-limit, retry after 30s"},
 		{"2m4s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 123700 * time.Millisecond}, "safecall: op: rate-limit, retry after 2m4s"},

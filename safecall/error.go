@@ -71,17 +71,8 @@ func writeOneLine(b *strings.Builder, err error) {
 	if oe, ok := err.(*breaker.OpenError); ok {
 		err = &breaker.OpenError{Key: oe.Key}
 	}
-	msg := err.Error()
-	for {
-		i := strings.IndexAny(msg, "\r\n")
-		if i < 0 {
-			break
-		}
-		b.WriteString(msg[:i])
-		b.WriteByte(' ')
-		msg = strings.TrimLeft(msg[i:], "\r\n")
-	}
-	b.WriteString(msg)
+	lines := strings.FieldsFunc(err.Error(), func(r rune) bool { return r == '\r' || r == '\n' })
+	b.WriteString(strings.Join(lines, " "))
 }
 
 // roundDuration rounds d to what a person reads: whole seconds from 10s,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,8 +68,20 @@ func TestWithUserMessage(t *testing.T) {
 	assert.Equal(t, safecall.DefaultUserMessage(safecall.Auth), safecall.UserMessage(err))
 }
 
-func TestWithUserMessageUnknownClassIgnored(t *testing.T) {
-	_, err := safecall.Call(context.Background(), "op", newScript(&statusError{code: 400}).fn,
-		safecall.WithUserMessage(safecall.Class(200), "never"))
-	assert.Equal(t, safecall.DefaultUserMessage(safecall.Permanent), safecall.UserMessage(err))
+func TestUserMessageOfUnknownClass(t *testing.T) {
+	// safecall.Canceled is the last class; anything above is no class.
+	for _, c := range []safecall.Class{safecall.Canceled + 1, 200} {
+		_, err := safecall.Call(context.Background(), "op", newScript(&statusError{code: 400}).fn,
+			safecall.WithUserMessage(c, "never"))
+		assert.Equal(t, safecall.DefaultUserMessage(safecall.Permanent), safecall.UserMessage(err))
+
+		// A classifier that returns it: retried like Unknown, and the
+		// sentence of Unknown.
+		s := newScript(repeat(errors.New("odd"), 9)...)
+		_, err = safecall.Call(context.Background(), "op", s.fn, safecall.WithRetries(1), safecall.WithBackoff(time.Millisecond, 0),
+			safecall.WithClassifier(func(error) safecall.Class { return c }), safecall.WithUserMessage(c, "never"))
+		assert.Equal(t, 2, s.attempts())
+		assert.Equal(t, c, safecall.ClassOf(err))
+		assert.Equal(t, safecall.DefaultUserMessage(safecall.Unknown), safecall.UserMessage(err))
+	}
 }

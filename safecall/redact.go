@@ -86,7 +86,7 @@ func redact(s string, cut bool) string {
 }
 
 // oneLine replaces every run of spaces and unprintable characters (line
-// breaks, tabs, bidi controls) with one space, dropping leading ones.
+// breaks, tabs, bidi controls) with one space.
 func oneLine(s string) string {
 	var b strings.Builder
 	space := false
@@ -95,13 +95,13 @@ func oneLine(s string) string {
 			space = true
 			continue
 		}
-		if space && b.Len() > 0 {
+		if space {
 			b.WriteByte(' ')
 		}
 		space = false
 		b.WriteRune(r)
 	}
-	if space && b.Len() > 0 {
+	if space {
 		b.WriteByte(' ') // a word at the end is whole
 	}
 	return b.String()

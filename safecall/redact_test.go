@@ -53,6 +53,14 @@ func TestStatusErrorBodyRedacted(t *testing.T) {
 		{"number value", `{"api_key": 12345, "x": 1}`, `{"api_key": [redacted], "x": 1}`},
 		{"name without separator", "the access token expired", "the access token expired"},
 		{"unicode kept", "Termin bestätigt für Zoë", "Termin bestätigt für Zoë"},
+		{"16 characters with a digit", "id abcdefghijklmno1 and abcdefghijklmn1", "id [redacted] and abcdefghijklmn1"},
+		{"24 letters", "id abcdefghijklmnopqrstuvwx and abcdefghijklmnopqrstuvw", "id [redacted] and abcdefghijklmnopqrstuvw"},
+		{"seven digits", "call 555-1234 or 555-123", "call [redacted] or 555-123"},
+		{"numbers apart", "codes 1234, 5678 and 9", "codes 1234, 5678 and 9"},
+		{"a dash between numbers", "codes 123 - 4567", "codes 123 - 4567"},
+		{"zeros and nines are digits", "call 900-0009", "call [redacted]"},
+		{"name at the end", "expired token:", "expired token:"},
+		{"secret then a trailing space", "key: secret ", "key: [redacted]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +83,10 @@ func TestStatusErrorBodyExcerpt(t *testing.T) {
 	assert.Equal(t, "", excerpt(t, strings.NewReader("\xff\xfea")), "not UTF-8")
 	assert.Equal(t, "", excerpt(t, strings.NewReader("\x1f\x8b\x08\x00\xff\xff")), "gzip")
 	assert.Equal(t, "", excerpt(t, strings.NewReader("")))
+	assert.Equal(t, "", excerpt(t, strings.NewReader(strings.Repeat(" ", 300))))
+	// A byte that is not UTF-8 three bytes before the cut: not text, even
+	// though dropping it would leave text.
+	assert.Equal(t, "", excerpt(t, strings.NewReader(strings.Repeat("a", 252)+"\xffabc"+strings.Repeat("a", 10))))
 	assert.Equal(t, "", excerpt(t, strings.NewReader(" \n ")))
 	long := strings.Repeat("busy ", 100)
 	assert.Equal(t, strings.TrimSpace(long[:255])+"…", excerpt(t, strings.NewReader(long)))

@@ -16,7 +16,8 @@ import (
 )
 
 func TestCheckResponse(t *testing.T) {
-	t.Run("below 400 untouched", func(t *testing.T) {
+	t.Run("below 400 untouched, 400 an error", func(t *testing.T) {
+		assert.Error(t, safecall.CheckResponse(&http.Response{StatusCode: 400, Body: http.NoBody}))
 		for _, status := range []int{200, 201, 204, 301, 304, 399} {
 			body := &countingBody{rc: io.NopCloser(strings.NewReader("fine"))}
 			assert.NoError(t, safecall.CheckResponse(&http.Response{StatusCode: status, Body: body}))
