@@ -60,6 +60,7 @@ func TestStatusErrorBodyRedacted(t *testing.T) {
 		{"a dash between numbers", "codes 123 - 4567", "codes 123 - 4567"},
 		{"zeros and nines are digits", "call 900-0009", "call [redacted]"},
 		{"name at the end", "expired token:", "expired token:"},
+		{"bearer at the end", "got Bearer ", "got Bearer"},
 		{"secret then a trailing space", "key: secret ", "key: [redacted]"},
 	}
 	for _, tt := range tests {
@@ -86,7 +87,7 @@ func TestStatusErrorBodyExcerpt(t *testing.T) {
 	assert.Equal(t, "", excerpt(t, strings.NewReader(strings.Repeat(" ", 300))))
 	// A byte that is not UTF-8 three bytes before the cut: not text, even
 	// though dropping it would leave text.
-	assert.Equal(t, "", excerpt(t, strings.NewReader(strings.Repeat("a", 252)+"\xffabc"+strings.Repeat("a", 10))))
+	assert.Equal(t, "", excerpt(t, strings.NewReader(strings.Repeat("wait ", 50)+"ab\xffabc"+strings.Repeat("a", 10))))
 	assert.Equal(t, "", excerpt(t, strings.NewReader(" \n ")))
 	long := strings.Repeat("busy ", 100)
 	assert.Equal(t, strings.TrimSpace(long[:255])+"…", excerpt(t, strings.NewReader(long)))
