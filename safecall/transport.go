@@ -25,10 +25,14 @@ import (
 // http.Client gets no response and an error: a *url.Error (added by
 // http.Client) that unwraps to an *Error (Class, Attempts, RetryAfter) that
 // unwraps to the last *StatusError or transport error; ClassOf and
-// UserMessage read it. This is what go-retryablehttp does by default and
-// what net/http's contract asks (a non-nil error comes with no response);
-// handing back the last 503 with a nil error would make it look like a
-// success to code that checks only err.
+// UserMessage read it. That is what users of go-retryablehttp know ("giving
+// up after 4 attempt(s)", the last body drained, no response) and what
+// failsafehttp does too (a retrypolicy.ExceededError, no response), and
+// net/http's contract allows nothing else: http.Client drops a response
+// that comes with an error. Handing back the last 503 with a nil error
+// would make it look like a success to code that checks only err; the
+// StatusError keeps what the caller needs of it (status, Retry-After, an
+// excerpt of the body).
 //
 // The request's context bounds everything: attempts, waits and refreshes. A
 // wait that would end after its deadline is not started. The body of a
