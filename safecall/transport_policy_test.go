@@ -307,3 +307,28 @@ func TestTransportUpgradeOutlivesAttemptTimeout(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "ping", string(buf))
 }
+
+func TestTransportLastBreakerOptionWins(t *testing.T) {
+	noLeak(t)
+	srv := newFaultServer(t)
+	open := breaker.New(breaker.Settings{ConsecutiveFailures: 1})
+	done, err := open.Allow()
+	require.NoError(t, err)
+	done(assert.AnError)
+	picked := 0
+	perRequest := safecall.WithBreakerFor(func(*http.Request) safecall.Breaker {
+		picked++
+		return nil // no breaker for this request
+	})
+
+	client, _ := newClient(t, safecall.WithBreaker(open), perRequest)
+	_, _, err = do(t, client, newRequest(t, http.MethodGet, srv.URL, nil))
+	require.NoError(t, err, "WithBreakerFor replaced the open breaker")
+	assert.Equal(t, 1, picked)
+
+	client, _ = newClient(t, perRequest, safecall.WithBreaker(open))
+	_, _, err = do(t, client, newRequest(t, http.MethodGet, srv.URL, nil))
+	assert.Equal(t, safecall.CircuitOpen, safecall.ClassOf(err), "WithBreaker replaced WithBreakerFor")
+	assert.Equal(t, 1, picked)
+	assert.Equal(t, 1, srv.requests())
+}
