@@ -524,6 +524,7 @@ func TestErrorStringIsOneLineWithRoundedDurations(t *testing.T) {
 			want: `safecall: op: unknown: bad gateway`,
 		},
 		{"1.5s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 1540 * time.Millisecond}, "safecall: op: rate-limit, retry after 1.5s"},
+		{"12s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 12300 * time.Millisecond}, "safecall: op: rate-limit, retry after 12s"},
 		{"30s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 29999999999}, "safecall: op: rate-limit, retry after 30s"},
 		{"2m4s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 123700 * time.Millisecond}, "safecall: op: rate-limit, retry after 2m4s"},
 		{"250ms", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 250400 * time.Microsecond}, "safecall: op: rate-limit, retry after 250ms"},

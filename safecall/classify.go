@@ -115,7 +115,6 @@ func classifyNetwork(err error) Class {
 		errors.Is(err, syscall.EPIPE),
 		errors.Is(err, syscall.ENETUNREACH),
 		errors.Is(err, syscall.EHOSTUNREACH),
-		errors.Is(err, syscall.ETIMEDOUT),
 		errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, net.ErrClosed):
 		return Network
@@ -124,7 +123,7 @@ func classifyNetwork(err error) Class {
 	if errors.As(err, &dns) {
 		return Network
 	}
-	var ne net.Error
+	var ne net.Error // a timeout, syscall.ETIMEDOUT included
 	if errors.As(err, &ne) && ne.Timeout() {
 		return Network
 	}
