@@ -17,34 +17,29 @@ import (
 func Call[T any](ctx context.Context, op string, fn func(context.Context) (T, error), opts ...Option) (T, error) {
 	var c config
 	c.load(opts)
-	return call(ctx, op, &c, fn)
-}
-
-// call is Call with its options loaded into c.
-func call[T any](ctx context.Context, op string, c *config, fn func(context.Context) (T, error)) (T, error) {
 	var s retryState
 	for {
 		if err := ctx.Err(); err != nil {
 			var zero T
-			return zero, s.stopped(c, op, Canceled, err)
+			return zero, s.stopped(op, Canceled, err).withMessage(opts)
 		}
 		var done func(error)
 		if c.breaker != nil {
 			d, err := c.breaker.Allow()
 			if err != nil {
 				var zero T
-				return zero, s.stopped(c, op, CircuitOpen, err)
+				return zero, s.stopped(op, CircuitOpen, err).withMessage(opts)
 			}
 			done = d
 		}
-		s.begin(c)
-		v, class, err := attempt(ctx, c, fn, done)
+		s.begin(&c)
+		v, class, err := attempt(ctx, &c, fn, done)
 		if err == nil {
 			return v, nil
 		}
-		if err := s.next(ctx, c, op, class, err); err != nil {
+		if e := s.next(ctx, &c, op, class, err); e != nil {
 			var zero T
-			return zero, err
+			return zero, e.withMessage(opts)
 		}
 	}
 }

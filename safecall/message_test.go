@@ -75,13 +75,16 @@ func TestUserMessageOfUnknownClass(t *testing.T) {
 			safecall.WithUserMessage(c, "never"))
 		assert.Equal(t, safecall.DefaultUserMessage(safecall.Permanent), safecall.UserMessage(err))
 
-		// A classifier that returns it: retried like Unknown, and the
-		// sentence of Unknown.
+		// A classifier that returns it: retried like Unknown, with the
+		// sentence of Unknown unless one is given for it.
 		s := newScript(repeat(errors.New("odd"), 9)...)
-		_, err = safecall.Call(context.Background(), "op", s.fn, safecall.WithRetries(1), safecall.WithBackoff(time.Millisecond, 0),
-			safecall.WithClassifier(func(error) safecall.Class { return c }), safecall.WithUserMessage(c, "never"))
+		odd := safecall.WithClassifier(func(error) safecall.Class { return c })
+		_, err = safecall.Call(context.Background(), "op", s.fn, safecall.WithRetries(1), safecall.WithBackoff(time.Millisecond, 0), odd)
 		assert.Equal(t, 2, s.attempts())
 		assert.Equal(t, c, safecall.ClassOf(err))
 		assert.Equal(t, safecall.DefaultUserMessage(safecall.Unknown), safecall.UserMessage(err))
+
+		_, err = safecall.Call(context.Background(), "op", s.fn, safecall.WithRetries(0), odd, safecall.WithUserMessage(c, "odd"))
+		assert.Equal(t, "odd", safecall.UserMessage(err))
 	}
 }

@@ -168,6 +168,9 @@ func WithBreakerFor(fn func(*http.Request) Breaker) Option {
 func WithIdempotent(ok bool) Option { return Option{kind: optIdempotent, flag: ok} }
 
 // config is built by value on the caller's stack from the options.
+// WithUserMessage is not loaded: only a failed call needs it, and Call
+// looks it up once, as it returns (see Error.withMessage); a table of
+// sentences here would cost every successful call its zeroing.
 type config struct {
 	retries        int
 	initial        time.Duration
@@ -180,8 +183,7 @@ type config struct {
 	refresh        func(context.Context) error
 	onRetry        func(RetryEvent)
 	notIdempotent  bool
-	idempotentSet  bool               // WithIdempotent was given
-	messages       [numClasses]string // from WithUserMessage, by class
+	idempotentSet  bool // WithIdempotent was given
 	breakerFor     func(*http.Request) Breaker
 }
 
@@ -224,19 +226,7 @@ func (c *config) load(opts []Option) {
 			c.onRetry, _ = o.fn.(func(RetryEvent))
 		case optIdempotent:
 			c.notIdempotent, c.idempotentSet = !o.flag, true
-		case optUserMessage:
-			if o.class < numClasses {
-				c.messages[o.class] = o.s
-			}
 		}
 	}
 	c.maxBackoff = max(c.maxBackoff, c.initial)
-}
-
-// message returns the WithUserMessage sentence for class c, or "".
-func (c *config) message(class Class) string {
-	if class < numClasses {
-		return c.messages[class]
-	}
-	return ""
 }

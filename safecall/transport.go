@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -55,48 +56,63 @@ func NewTransport(inner http.RoundTripper, opts ...Option) http.RoundTripper {
 	if inner == nil {
 		inner = http.DefaultTransport
 	}
-	t := &transport{inner: inner}
-	t.cfg.load(opts)
-	// The transport bounds attempts itself, so that a response body can be
-	// read after RoundTrip returns.
-	t.attemptTimeout, t.cfg.attemptTimeout = t.cfg.attemptTimeout, 0
-	classify := t.cfg.classify
+	var c config
+	c.load(opts)
+	t := &transport{
+		inner:          inner,
+		attemptTimeout: c.attemptTimeout,
+		breakerFor:     c.breakerFor,
+		idempotentSet:  c.idempotentSet,
+	}
+	classify := c.classify
 	if classify == nil {
 		classify = Classify
 	}
-	t.cfg.classify = func(err error) Class {
+	// The transport bounds attempts itself, so that a response body can be
+	// read after RoundTrip returns, and its timeouts are Temporary.
+	t.opts = append(slices.Clip(opts), WithAttemptTimeout(0), WithClassifier(func(err error) Class {
 		if _, ok := err.(*attemptTimeoutError); ok {
 			return Temporary
 		}
 		return classify(err)
-	}
+	}))
 	return t
 }
 
 type transport struct {
 	inner          http.RoundTripper
-	cfg            config
+	opts           []Option // the caller's, then the transport's own
 	attemptTimeout time.Duration
+	breakerFor     func(*http.Request) Breaker
+	idempotentSet  bool
 }
 
 // RoundTrip sends req with retries; see NewTransport.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	c := t.cfg
-	if c.breakerFor != nil {
-		c.breaker = c.breakerFor(req)
+	// Options for this request, after (and so over) the transport's.
+	var more [4]Option
+	n := 0
+	if t.breakerFor != nil {
+		more[n], n = WithBreaker(t.breakerFor(req)), n+1
 	}
-	if !c.idempotentSet {
-		c.notIdempotent = !idempotent(req)
+	if !t.idempotentSet && !idempotent(req) {
+		more[n], n = WithIdempotent(false), n+1
 	}
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
-		c.retries, c.refresh = 0, nil // the body can be sent once
+		// The body can be sent once, and not after a refresh either.
+		more[n], more[n+1], n = WithRetries(0), WithTokenRefresh(nil), n+2
+	}
+	opts := t.opts
+	if n > 0 {
+		var buf [8]Option // on the stack unless the options are many
+		opts = append(append(buf[:0], t.opts...), more[:n]...)
 	}
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
 	rt := &roundTrip{t: t, req: req}
-	resp, err := call(req.Context(), method+" "+req.URL.Host, &c, rt.attempt)
+	resp, err := Call(req.Context(), method+" "+req.URL.Host, rt.attempt, opts...)
 	if rt.sent == 0 && req.Body != nil {
 		_ = req.Body.Close() // RoundTrip closes the body, even when it sends nothing
 	}
