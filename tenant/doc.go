@@ -22,7 +22,8 @@
 // organisation can be found or the user left it (WithMembershipCheck), 503
 // with Retry-After when the key set, Directory or Provisioner fails.
 //
-//	v := tenant.HS256([]byte(os.Getenv("SUPABASE_JWT_SECRET")))
+//	v, err := tenant.HS256([]byte(os.Getenv("SUPABASE_JWT_SECRET")))
+//	if err != nil { ... } // e.g. a secret shorter than 32 bytes
 //	mw := tenant.Middleware(v,
 //		tenant.WithDirectory(store), // tenant/sqlstore
 //		tenant.WithProvisioner(store),

@@ -27,7 +27,9 @@
 //	store, err := sqlstore.New(db)
 //	if err != nil { ... }
 //	if err := store.Migrate(ctx); err != nil { ... }
-//	mw := tenant.Middleware(tenant.HS256(secret),
+//	verifier, err := tenant.HS256(secret) // at least 32 bytes
+//	if err != nil { ... }
+//	mw := tenant.Middleware(verifier,
 //		tenant.WithDirectory(store), tenant.WithProvisioner(store))
 //	http.ListenAndServe(addr, mw(mux))
 //
