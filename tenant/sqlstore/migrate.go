@@ -30,9 +30,9 @@ const migrateLockKey = 0x7465_6e61_6e74 // "tenant"
 const maxMigrateAttempts = 5
 
 // Migrations returns the SQL migrations of dialect d as files NNN_name.sql,
-// for use with an external migration tool. It includes the optional Supabase
-// signup trigger, which Migrate does not apply. It returns nil for an
-// unknown dialect.
+// for use with an external migration tool: those Migrate applies. The
+// optional Supabase signup trigger is not one of them (see
+// SupabaseSignupTrigger). It returns nil for an unknown dialect.
 func Migrations(d Dialect) fs.FS {
 	if d != Postgres && d != SQLite {
 		return nil
@@ -57,8 +57,12 @@ type migration struct {
 // (SQLite). It applies, in one transaction, the embedded
 // migrations not yet recorded in MigrationsTable, so calling it again, or
 // from several instances at once, is safe. It does not install the Supabase
-// signup trigger: see InstallSignupTrigger.
+// signup trigger: see InstallSignupTrigger. On a SQLite pool without
+// busy_timeout it fails with ErrSQLiteBusyTimeout.
 func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.checkConn(ctx); err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
 	ms, err := s.migrations()
 	if err != nil {
 		return err
@@ -154,7 +158,7 @@ func (s *Store) migrations() ([]migration, error) {
 	}
 	var ms []migration
 	for _, e := range entries {
-		if e.IsDir() || path.Ext(e.Name()) != ".sql" || path.Join(dir, e.Name()) == signupTriggerFile {
+		if e.IsDir() || path.Ext(e.Name()) != ".sql" {
 			continue
 		}
 		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
