@@ -5,10 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -347,4 +350,38 @@ func TestSQLiteConcurrentProvisions(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 	assert.Equal(t, 100, count(t, db, "organizations"))
+}
+
+// TestCustomHookOrgAtTopLevel: with a custom access token hook that puts
+// org_id at the top level, the default org claim missed it, and a user
+// without a profile got a second organisation from the Provisioner.
+// WithOrgClaim("org_id") reads it.
+func TestCustomHookOrgAtTopLevel(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *sql.DB) {
+		store := &countingStore{Store: newStore(t, db)}
+		hookToken := func(org string) string {
+			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+				"sub": "hooked-user", "role": "authenticated", "aud": "authenticated",
+				"exp": time.Now().Add(time.Hour).Unix(), "org_id": org,
+				"app_metadata": map[string]any{"provider": "email"},
+			}).SignedString([]byte(jwtSecret))
+			require.NoError(t, err)
+			return tok
+		}
+		v, err := tenant.HS256([]byte(jwtSecret), tenant.WithOrgClaim("org_id"))
+		require.NoError(t, err)
+		h := tenant.Middleware(v, tenant.WithDirectory(store), tenant.WithProvisioner(store))(
+			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				info, _ := tenant.FromContext(r.Context())
+				_, _ = w.Write([]byte(info.OrgID + " " + info.Source.String()))
+			}))
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
+		req.Header.Set("Authorization", "Bearer "+hookToken("org-from-hook"))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code)
+		assert.Equal(t, "org-from-hook claim", rec.Body.String())
+		assert.Zero(t, store.lookups.Load()+store.provisions.Load())
+		assert.Equal(t, 0, count(t, db, "organizations"))
+	})
 }
