@@ -180,32 +180,30 @@ func (v *jwksVerifier) key(ctx context.Context, kid, alg string) ([]verifyKey, e
 	}
 	if v.shouldFetch(now) {
 		fresh, err := v.refresh(ctx)
-		switch {
-		case err == nil:
-			ks = fresh
-			keys = ks.find(kid, alg)
-		case ks == nil:
+		if err != nil && ks == nil {
 			return nil, err // never had keys: the server, not the token, is at fault
 		}
+		if err == nil {
+			ks = fresh
+		}
+	} else if ks == nil {
+		ks = v.keys.Load() // a fetch may have ended since the first look
 	}
-	switch {
-	case len(keys) > 0:
-		return keys, nil
-	case ks == nil:
-		return nil, v.noKeys()
+	if ks == nil {
+		return nil, v.lastError()
 	}
-	return nil, tokenError(ErrUnknownKey, nil)
+	if keys = ks.find(kid, alg); len(keys) == 0 {
+		return nil, tokenError(ErrUnknownKey, nil)
+	}
+	return keys, nil
 }
 
-// noKeys is the error of a Verify while no key set was ever fetched.
-func (v *jwksVerifier) noKeys() error {
+// lastError is the error of a Verify while no key set was ever fetched:
+// the last fetch failed, and the next is not due yet.
+func (v *jwksVerifier) lastError() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	err := v.lastErr
-	if err == nil {
-		err = &UnavailableError{Op: "jwks", Err: errors.New("key set not fetched yet")}
-	}
-	return err
+	return v.lastErr
 }
 
 // shouldFetch reports whether a fetch is running (to be joined) or the
