@@ -2,8 +2,12 @@ package tenant_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -60,6 +64,8 @@ func TestAnswersOfEachKind(t *testing.T) {
 		{&tenant.UnavailableError{Op: "directory", Err: errDBDown}, 503,
 			`{"error":"authentication temporarily unavailable, retry later","code":"unavailable"}`, ""},
 		{fmt.Errorf("wrapped: %w", errDBDown), 500, `{"error":"internal error","code":"internal"}`, ""},
+		{&tenant.TokenError{Reason: errors.New("tenant: ")}, 401,
+			`{"error":"tenant: ","code":"invalid_token"}`, `Bearer error="invalid_token", error_description="tenant: "`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.body, func(t *testing.T) {
@@ -457,4 +463,122 @@ func TestDefaultCacheTTL(t *testing.T) {
 		do(h, bearer(stale))
 		require.Equal(t, int32(2), dir.calls.Load())
 	})
+}
+
+// TestClaimTextBoundaries: printable text passes, C0, DEL and C1 do not.
+func TestClaimTextBoundaries(t *testing.T) {
+	v := hs256(t)
+	for member, ok := range map[string]bool{
+		`"sub":"Ada Lovelace ~"`: true, `"sub":"\u00a0Ada é☃"`: true, `"sub":"a\u001f"`: false,
+		`"sub":"a\u007f"`: false, `"sub":"a\u0080"`: false, `"sub":"a\u009f"`: false, `"sub":"a\u00a0"`: true,
+		`"email":" "`: true, `"email":"\u0020\u007e"`: true,
+	} {
+		_, err := v.Verify(t.Context(), signRawHS(hsHeader, rawPayload(member), testSecret))
+		if ok {
+			require.NoError(t, err, member)
+			continue
+		}
+		require.ErrorIs(t, err, tenant.ErrTokenMalformed, member)
+	}
+}
+
+// TestNumericDateRange: dates up to 2^53 seconds either way are read.
+func TestNumericDateRange(t *testing.T) {
+	v := hs256(t)
+	for member, ok := range map[string]bool{
+		`"exp":9007199254740992`: true, `"exp":9007199254740993`: false, `"exp":9007199254740992.0`: true,
+		`"exp":9.007199254740994e15`: false, `"exp":1e300`: false, `"exp":99999999999999999999`: false,
+		`"nbf":-9007199254740992`: true, `"nbf":-9007199254740993`: false, `"nbf":-9007199254740992.0`: true,
+		`"nbf":-9.007199254740994e15`: false, `"exp":null`: false, `"nbf":null`: true, `"iat":null`: true,
+		`"exp":true`: false, `"exp":{}`: false, `"exp":[1]`: false,
+	} {
+		_, err := v.Verify(t.Context(), signRawHS(hsHeader, rawPayload(member), testSecret))
+		if ok {
+			require.NoError(t, err, member)
+			continue
+		}
+		require.ErrorIs(t, err, tenant.ErrInvalidToken, member)
+	}
+}
+
+// TestNotCompactJWS: anything but three base64url segments is refused for
+// what it is, before any decoding.
+func TestNotCompactJWS(t *testing.T) {
+	valid := signHS(t, validClaims(), testSecret)
+	parts := strings.Split(valid, ".")
+	v := hs256(t)
+	for _, token := range []string{
+		"." + parts[1] + "." + parts[2],
+		parts[0] + ".." + parts[2],
+		parts[0] + "." + parts[1],
+		valid + ".x",
+		parts[0] + "." + parts[1] + "\n." + parts[2],
+		valid + "\r",
+		"nodots",
+	} {
+		_, err := v.Verify(t.Context(), token)
+		require.ErrorIs(t, err, tenant.ErrTokenMalformed, "%q", token)
+		require.ErrorContains(t, err, "not a compact JWS", "%q", token)
+	}
+	_, err := v.Verify(t.Context(), parts[0]+"."+parts[1]+".")
+	require.ErrorIs(t, err, tenant.ErrTokenSignature, "an empty signature is a bad one")
+	_, err = v.Verify(t.Context(), parts[0]+"="+"."+parts[1]+"."+parts[2])
+	require.ErrorIs(t, err, tenant.ErrTokenMalformed, "no padding")
+}
+
+// TestJWKSWithoutKidTriesEveryKeyOfTheAlgorithm: a token without kid is
+// checked against each key of its algorithm, first and last alike.
+func TestJWKSWithoutKidTriesEveryKeyOfTheAlgorithm(t *testing.T) {
+	k := testKeys()
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	third, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	v, err := tenant.StaticJWKS(jwkSet(ecJWK("a", &k.ec.PublicKey), rsaJWK("r", &k.rsa.PublicKey),
+		ecJWK("b", &other.PublicKey), ecJWK("c", &third.PublicKey)))
+	require.NoError(t, err)
+	for _, key := range []*ecdsa.PrivateKey{k.ec, other, third} {
+		_, err := v.Verify(t.Context(), sign(t, jwt.SigningMethodES256, "", validClaims(), key))
+		require.NoError(t, err)
+	}
+	_, err = v.Verify(t.Context(), sign(t, jwt.SigningMethodRS256, "", validClaims(), k.rsa))
+	require.NoError(t, err)
+	stranger, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	_, err = v.Verify(t.Context(), sign(t, jwt.SigningMethodES256, "", validClaims(), stranger))
+	require.ErrorIs(t, err, tenant.ErrTokenSignature)
+}
+
+func TestEmptyBearer(t *testing.T) {
+	var got error
+	h := tenant.Middleware(hs256(t), tenant.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
+		got = err
+		tenant.WriteError(w, err)
+	}))(&recorder{})
+	for header, cause := range map[string]string{
+		"Bearer ": "empty bearer token", "Bearer   ": "empty bearer token", "bearer ": "empty bearer token",
+		"Bearer": "authorization scheme is not Bearer", "Basic x": "authorization scheme is not Bearer",
+		"Bearerx": "authorization scheme is not Bearer",
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", header)
+		requireRefused(t, do(h, r), http.StatusUnauthorized, tenant.CodeInvalidToken)
+		require.ErrorContains(t, got, cause, "%q", header)
+	}
+}
+
+func TestProvisionedIsLoggedOnlyWhenMade(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	stale := signHS(t, claimsWith(noOrg), testSecret)
+
+	none := &provisioner{dir: newDirectory(nil), err: tenant.ErrNoOrg}
+	w := do(tenant.Middleware(hs256(t), tenant.WithProvisioner(none), tenant.WithLogger(logger))(&recorder{}), bearer(stale))
+	requireRefused(t, w, http.StatusForbidden, tenant.CodeNoOrganization)
+	require.NotContains(t, buf.String(), "organization provisioned")
+
+	made := &provisioner{dir: newDirectory(nil)}
+	w = do(tenant.Middleware(hs256(t), tenant.WithProvisioner(made), tenant.WithLogger(logger))(&recorder{}), bearer(stale))
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Contains(t, buf.String(), "level=INFO msg=\"tenant: organization provisioned\" user=user-1 org=org-of-user-1")
 }

@@ -257,15 +257,6 @@ func optionalText(raw string) (string, error) {
 // checkText refuses invalid UTF-8 and control characters (C0, DEL, C1):
 // a NUL in a user ID is refused by PostgreSQL, a newline forges log lines.
 func checkText(s string) error {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f {
-			return checkRunes(s[i:])
-		}
-	}
-	return nil
-}
-
-func checkRunes(s string) error {
 	if !utf8.ValidString(s) {
 		return errControl
 	}
