@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -149,10 +150,18 @@ func (s *Store) migrate(ctx context.Context, ms []migration) (err error) {
 	return tx.Commit()
 }
 
-// migrations returns the dialect's automatic migrations in version order.
+// migrations returns the dialect's migrations in version order.
 func (s *Store) migrations() ([]migration, error) {
-	dir := "migrations/" + s.dialect.String()
-	entries, err := migrationFiles.ReadDir(dir)
+	return readMigrations(Migrations(s.dialect))
+}
+
+// readMigrations reads the files NNN_name.sql of fsys (NNN > 0) in version
+// order; other files are skipped.
+func readMigrations(fsys fs.FS) ([]migration, error) {
+	if fsys == nil {
+		return nil, errors.New("sqlstore: migrations: none for this dialect")
+	}
+	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: migrations: %w", err)
 	}
@@ -166,7 +175,7 @@ func (s *Store) migrations() ([]migration, error) {
 		if !ok || err != nil || v <= 0 {
 			return nil, fmt.Errorf("sqlstore: migration %s: name is not NNN_name.sql", e.Name())
 		}
-		b, err := migrationFiles.ReadFile(path.Join(dir, e.Name()))
+		b, err := fs.ReadFile(fsys, e.Name())
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: migration %s: %w", e.Name(), err)
 		}
