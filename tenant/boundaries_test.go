@@ -514,6 +514,9 @@ func TestNotCompactJWS(t *testing.T) {
 		valid + ".x",
 		parts[0] + "." + parts[1] + "\n." + parts[2],
 		valid + "\r",
+		"\n" + valid,
+		"\r" + valid,
+		parts[0] + "." + parts[1] + ".." + parts[2],
 		"nodots",
 	} {
 		_, err := v.Verify(t.Context(), token)

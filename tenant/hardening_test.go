@@ -1,6 +1,7 @@
 package tenant_test
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
@@ -50,6 +51,19 @@ func TestControlCharactersInClaimsAre401(t *testing.T) {
 			requireRefused(t, w, http.StatusUnauthorized, tenant.CodeInvalidToken)
 			require.Zero(t, dir.calls.Load(), "refused before any lookup")
 		})
+	}
+}
+
+// TestControlCharactersFromCustomVerifiersAre401: the middleware checks
+// what a Verifier of the user's returns, too.
+func TestControlCharactersFromCustomVerifiersAre401(t *testing.T) {
+	for _, claims := range []tenant.Claims{{Subject: "user-1\x00"}, {Subject: "user-1", OrgID: "org\n1"}, {Subject: "\xff"}} {
+		dir := newDirectory(map[string]string{"user-1": "org-1"})
+		v := verifierFunc(func(context.Context, string) (tenant.Claims, error) { return claims, nil })
+		next := &recorder{}
+		w := do(tenant.Middleware(v, tenant.WithDirectory(dir))(next), bearer("x"))
+		requireRefused(t, w, http.StatusUnauthorized, tenant.CodeInvalidToken)
+		require.Zero(t, dir.calls.Load()+next.calls.Load())
 	}
 }
 

@@ -90,8 +90,13 @@ func (a *authenticator) authenticate(r *http.Request) (Info, error) {
 	if err != nil {
 		return Info{}, a.verifyError(err)
 	}
-	if claims.Subject == "" { // a custom Verifier may not check it
-		return Info{}, tokenError(ErrTokenClaimMissing, errors.New("sub claim is required"))
+	// A custom Verifier may not check these: a NUL in a user ID makes
+	// PostgreSQL fail every lookup.
+	if claims.Subject == "" {
+		return Info{}, tokenError(ErrTokenClaimMissing, errSubMissing)
+	}
+	if checkText(claims.Subject) != nil || checkText(claims.OrgID) != nil {
+		return Info{}, tokenError(ErrTokenMalformed, errControl)
 	}
 	if claims.Anonymous && !a.anonymous {
 		return Info{}, ErrAnonymous

@@ -10,7 +10,8 @@ import (
 
 func TestReadMigrations(t *testing.T) {
 	ms, err := readMigrations(fstest.MapFS{
-		"010_ten.sql":    {Data: []byte("ten")},
+		"10_ten.sql":     {Data: []byte("ten")},
+		"9_nine.sql":     {Data: []byte("nine")},
 		"002_two.sql":    {Data: []byte("two")},
 		"001_one.sql":    {Data: []byte("one")},
 		"README.md":      {Data: []byte("skipped")},
@@ -20,7 +21,7 @@ func TestReadMigrations(t *testing.T) {
 		"005_five_a.sql": {Data: []byte("five")},
 	})
 	require.NoError(t, err)
-	assert.Equal(t, []migration{{1, "one", "one"}, {2, "two", "two"}, {5, "five_a", "five"}, {10, "ten", "ten"}}, ms)
+	assert.Equal(t, []migration{{1, "one", "one"}, {2, "two", "two"}, {5, "five_a", "five"}, {9, "nine", "nine"}, {10, "ten", "ten"}}, ms)
 
 	for _, name := range []string{"000_zero.sql", "x_one.sql", "one.sql", "-1_neg.sql", "001.sql"} {
 		_, err := readMigrations(fstest.MapFS{name: {Data: []byte("x")}})

@@ -82,7 +82,7 @@ func (s *Store) provisionTx(ctx context.Context, user tenant.Info) (orgID string
 		return "", err
 	}
 	defer func() {
-		if err != nil || orgID == "" {
+		if orgID == "" { // every return but the last
 			_ = tx.Rollback()
 		}
 	}()
