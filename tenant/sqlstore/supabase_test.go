@@ -37,6 +37,15 @@ func (sb *supabase) requireOrg(t *testing.T, id string) (org string, meta map[st
 	return org, meta
 }
 
+// exec runs each statement as the test's superuser.
+func (sb *supabase) exec(t *testing.T, stmts ...string) {
+	t.Helper()
+	for _, stmt := range stmts {
+		_, err := sb.db.ExecContext(t.Context(), stmt)
+		require.NoError(t, err, stmt)
+	}
+}
+
 // TestSignupTriggerNonObjectAppMetadata: raw_app_meta_data inserted as JSON
 // null, a string or an array became an array with the org inside; SQL NULL
 // too must end as an object holding org_id.
@@ -143,14 +152,11 @@ func TestTriggerOwnerWithoutBypassRLSStillWritesOrgID(t *testing.T) {
 	sb := newSupabaseAuth(t)
 	installer := sb.role(t, "installer", "NOLOGIN NOBYPASSRLS")
 	ctx := t.Context()
-	for _, stmt := range []string{
-		`GRANT USAGE, CREATE ON SCHEMA ` + sb.schema + ` TO ` + installer,
-		`GRANT USAGE ON SCHEMA ` + sb.ns + ` TO ` + installer,
-		`GRANT SELECT, UPDATE, TRIGGER ON ` + sb.usersTable + ` TO ` + installer,
-	} {
-		_, err := sb.db.ExecContext(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
+	sb.exec(t,
+		`GRANT USAGE, CREATE ON SCHEMA `+sb.schema+` TO `+installer,
+		`GRANT USAGE ON SCHEMA `+sb.ns+` TO `+installer,
+		`GRANT SELECT, UPDATE, TRIGGER ON `+sb.usersTable+` TO `+installer,
+	)
 	sb.store = newStore(t, sb.connect(t, installer, sb.schema))
 	require.NoError(t, sb.store.InstallSignupTrigger(ctx, sb.usersTable))
 
@@ -167,15 +173,12 @@ func TestInstallRefusesRoleThatCannotWriteTables(t *testing.T) {
 	sb.store = newStore(t, sb.db) // the tables belong to the superuser
 	other := sb.role(t, "other", "NOLOGIN NOBYPASSRLS")
 	ctx := t.Context()
-	for _, stmt := range []string{
-		`GRANT USAGE, CREATE ON SCHEMA ` + sb.schema + ` TO ` + other,
-		`GRANT ALL ON ALL TABLES IN SCHEMA ` + sb.schema + ` TO ` + other,
-		`GRANT USAGE ON SCHEMA ` + sb.ns + ` TO ` + other,
-		`GRANT TRIGGER ON ` + sb.usersTable + ` TO ` + other,
-	} {
-		_, err := sb.db.ExecContext(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
+	sb.exec(t,
+		`GRANT USAGE, CREATE ON SCHEMA `+sb.schema+` TO `+other,
+		`GRANT ALL ON ALL TABLES IN SCHEMA `+sb.schema+` TO `+other,
+		`GRANT USAGE ON SCHEMA `+sb.ns+` TO `+other,
+		`GRANT TRIGGER ON `+sb.usersTable+` TO `+other,
+	)
 	store, err := sqlstore.New(sb.connect(t, other, sb.schema))
 	require.NoError(t, err)
 	err = store.InstallSignupTrigger(ctx, sb.usersTable)
@@ -199,14 +202,11 @@ func TestReinstallAsNonOwnerWithTriggerPrivilege(t *testing.T) {
 	sb := newSupabaseAuth(t)
 	installer := sb.role(t, "installer", "NOLOGIN NOBYPASSRLS")
 	ctx := t.Context()
-	for _, stmt := range []string{
-		`GRANT USAGE, CREATE ON SCHEMA ` + sb.schema + ` TO ` + installer,
-		`GRANT USAGE ON SCHEMA ` + sb.ns + ` TO ` + installer,
-		`GRANT TRIGGER ON ` + sb.usersTable + ` TO ` + installer,
-	} {
-		_, err := sb.db.ExecContext(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
+	sb.exec(t,
+		`GRANT USAGE, CREATE ON SCHEMA `+sb.schema+` TO `+installer,
+		`GRANT USAGE ON SCHEMA `+sb.ns+` TO `+installer,
+		`GRANT TRIGGER ON `+sb.usersTable+` TO `+installer,
+	)
 	sb.store = newStore(t, sb.connect(t, installer, sb.schema))
 	for range 3 {
 		require.NoError(t, sb.store.InstallSignupTrigger(ctx, sb.usersTable))

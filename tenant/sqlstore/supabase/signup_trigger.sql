@@ -190,24 +190,23 @@ $body$, '@tables@', quote_ident(tables_schema));
 
     -- Functions: replaced only when they differ, so that reinstalling needs
     -- no privilege beyond what the first install had.
+    DECLARE
+        fn_name text[] := ARRAY['auto_org_on_signup', 'auto_org_on_user_delete'];
+        fn_body text[] := ARRAY[body_signup, body_delete];
+        fn      regprocedure;
+    BEGIN
+        FOR i IN 1 .. 2 LOOP
+            fn := to_regprocedure(format('%I.%I()', tables_schema, fn_name[i]));
+            CONTINUE WHEN EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = fn
+                                  AND p.prosrc = fn_body[i] AND p.proconfig = fn_config AND p.prosecdef);
+            EXECUTE format('CREATE OR REPLACE FUNCTION %I.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
+                           'SET search_path = pg_catalog, pg_temp SET lock_timeout = ''1s'' AS %L',
+                           tables_schema, fn_name[i], fn_body[i]);
+            EXECUTE format('REVOKE ALL ON FUNCTION %I.%I() FROM PUBLIC', tables_schema, fn_name[i]);
+        END LOOP;
+    END;
     fn_signup := to_regprocedure(format('%I.auto_org_on_signup()', tables_schema));
-    IF fn_signup IS NULL OR NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = fn_signup
-                                        AND p.prosrc = body_signup AND p.proconfig = fn_config AND p.prosecdef) THEN
-        EXECUTE format('CREATE OR REPLACE FUNCTION %I.auto_org_on_signup() RETURNS trigger LANGUAGE plpgsql '
-                       'SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = ''1s'' AS %L',
-                       tables_schema, body_signup);
-        EXECUTE format('REVOKE ALL ON FUNCTION %I.auto_org_on_signup() FROM PUBLIC', tables_schema);
-        fn_signup := to_regprocedure(format('%I.auto_org_on_signup()', tables_schema));
-    END IF;
     fn_delete := to_regprocedure(format('%I.auto_org_on_user_delete()', tables_schema));
-    IF fn_delete IS NULL OR NOT EXISTS (SELECT 1 FROM pg_proc p WHERE p.oid = fn_delete
-                                        AND p.prosrc = body_delete AND p.proconfig = fn_config AND p.prosecdef) THEN
-        EXECUTE format('CREATE OR REPLACE FUNCTION %I.auto_org_on_user_delete() RETURNS trigger LANGUAGE plpgsql '
-                       'SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET lock_timeout = ''1s'' AS %L',
-                       tables_schema, body_delete);
-        EXECUTE format('REVOKE ALL ON FUNCTION %I.auto_org_on_user_delete() FROM PUBLIC', tables_schema);
-        fn_delete := to_regprocedure(format('%I.auto_org_on_user_delete()', tables_schema));
-    END IF;
 
     -- Triggers: (name, ROW|BEFORE|INSERT = 7, ROW|BEFORE|UPDATE = 19,
     -- ROW|DELETE = 9). One that is already as wanted is left alone.
