@@ -2,6 +2,7 @@ package tenant_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -584,4 +585,29 @@ func TestProvisionedIsLoggedOnlyWhenMade(t *testing.T) {
 	w = do(tenant.Middleware(hs256(t), tenant.WithProvisioner(made), tenant.WithLogger(logger))(&recorder{}), bearer(stale))
 	require.Equal(t, http.StatusOK, w.Code)
 	require.Contains(t, buf.String(), "level=INFO msg=\"tenant: organization provisioned\" user=user-1 org=org-of-user-1")
+}
+
+// TestContextCarriesInfo: the Info survives contexts derived from the
+// request's, and other values pass through.
+func TestContextCarriesInfo(t *testing.T) {
+	type key struct{}
+	info := tenant.Info{UserID: "u", OrgID: "o", Source: tenant.SourceClaim}
+	parent := context.WithValue(t.Context(), key{}, "outer")
+	ctx := tenant.NewContext(parent, info)
+	got, ok := tenant.FromContext(ctx)
+	require.True(t, ok)
+	require.Equal(t, info, got)
+
+	derived, cancel := context.WithCancel(context.WithValue(ctx, key{}, "inner"))
+	defer cancel()
+	got, ok = tenant.FromContext(derived)
+	require.True(t, ok)
+	require.Equal(t, info, got)
+	require.Equal(t, "inner", derived.Value(key{}))
+	require.Equal(t, "outer", ctx.Value(key{}))
+	require.Contains(t, fmt.Sprint(ctx), "WithValue(tenant.Info)")
+
+	_, ok = tenant.FromContext(t.Context())
+	require.False(t, ok)
+	require.Panics(t, func() { tenant.NewContext(nil, info) }, "a nil parent panics, as with context.WithValue")
 }
