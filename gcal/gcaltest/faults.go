@@ -1,6 +1,8 @@
 package gcaltest
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -123,6 +125,13 @@ func (s *Server) serve(op Op, h func(w http.ResponseWriter, r *http.Request, rec
 			AccessToken: bearer(r),
 			At:          s.now(),
 		}
+		if err := bufferBody(r); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "badRequest", "Unreadable request body.", "")
+			return
+		}
+		if op == OpToken {
+			rec.Grant = r.PostFormValue("grant_type")
+		}
 		f := s.takeFault(op)
 		rec.fault = f
 		sw := &statusWriter{ResponseWriter: w}
@@ -155,6 +164,23 @@ func (s *Server) serve(op Op, h func(w http.ResponseWriter, r *http.Request, rec
 		rec.Status = sw.status()
 		s.record(rec)
 	})
+}
+
+// maxBody bounds the request bodies the server reads.
+const maxBody = 1 << 20
+
+// bufferBody reads the request body into memory first, as Google's front
+// ends do: the server then notices a client that gives up while it waits.
+func bufferBody(r *http.Request) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return nil
 }
 
 // writeFault answers with f in the endpoint's error format.
