@@ -198,3 +198,7 @@ func (e *env) refreshElsewhere(orgID string) gcal.Link {
 	require.NoError(e.t, err)
 	return saved
 }
+
+func tokenFor(access string) *oauth2.Token {
+	return &oauth2.Token{AccessToken: access, RefreshToken: "r-" + access}
+}

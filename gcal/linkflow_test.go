@@ -1,0 +1,321 @@
+package gcal_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/voxanne/resilience/gcal"
+	"github.com/voxanne/resilience/gcal/gcaltest"
+	"github.com/voxanne/resilience/safecall"
+)
+
+// consent plays the clinic admin's browser: AuthURL, then Google's
+// consent page; it returns the state and code the callback receives.
+func (e *env) consent(client *gcal.Client, orgID string) (state, code string) {
+	e.t.Helper()
+	authURL, err := client.AuthURL(orgID)
+	require.NoError(e.t, err)
+	code, state, err = e.srv.Consent(context.Background(), authURL)
+	require.NoError(e.t, err)
+	return state, code
+}
+
+func TestAuthURL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		raw, err := e.client.AuthURL(org)
+		require.NoError(t, err)
+		u, err := url.Parse(raw)
+		require.NoError(t, err)
+		assert.Equal(t, e.srv.AuthURL(), u.Scheme+"://"+u.Host+u.Path)
+		q := u.Query()
+		assert.Equal(t, "offline", q.Get("access_type"))
+		assert.Equal(t, "consent", q.Get("prompt"))
+		assert.Equal(t, "S256", q.Get("code_challenge_method"))
+		assert.Len(t, q.Get("code_challenge"), 43)
+		assert.Equal(t, redirect, q.Get("redirect_uri"))
+		assert.Equal(t, "code", q.Get("response_type"))
+		assert.NotEmpty(t, q.Get("state"))
+
+		again, err := e.client.AuthURL(org)
+		require.NoError(t, err)
+		u2, _ := url.Parse(again)
+		assert.NotEqual(t, q.Get("state"), u2.Query().Get("state"), "a nonce per request")
+		assert.NotEqual(t, q.Get("code_challenge"), u2.Query().Get("code_challenge"))
+	})
+}
+
+// TestExchangeOnAnotherInstance: the callback lands on an instance other
+// than the one that made the URL; the shared key is all it needs.
+func TestExchangeOnAnotherInstance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		state, code := e.consent(e.client, org)
+		other := e.newClient(e.store)
+
+		l, err := other.Exchange(t.Context(), state, code)
+		require.NoError(t, err)
+		assert.Equal(t, gcal.Linked, l.Status)
+		assert.Equal(t, org, l.OrgID)
+		assert.NotEmpty(t, l.Token.RefreshToken)
+		assert.Equal(t, int64(1), l.Version)
+		assert.Equal(t, l, e.stored(org))
+		assert.Equal(t, []gcal.AuditEvent{gcal.AuditSaved, gcal.AuditLoaded, gcal.AuditLinked}, e.audit.events(org))
+
+		_, err = e.client.Book(t.Context(), org, booking("a"))
+		require.NoError(t, err)
+	})
+}
+
+func TestExchangeRefusesBadState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		state, code := e.consent(e.client, org)
+		payload, mac, _ := strings.Cut(state, ".")
+		flip := func(s string, i int) string {
+			b := []byte(s)
+			b[i] ^= 1
+			return string(b)
+		}
+		otherKey := e.newClient(e.store, gcal.WithStateKey([]byte("another key of at least 32 bytes!!")))
+		otherState, _ := e.consent(otherKey, "clinic-2")
+		otherPayload, _, _ := strings.Cut(otherState, ".")
+
+		for name, bad := range map[string]string{
+			"empty":            "",
+			"no signature":     payload,
+			"tampered payload": flip(payload, len(payload)-1),
+			"tampered mac":     payload + "." + flip(mac, 3),
+			"other payload":    otherPayload + "." + mac,
+			"other key":        otherState,
+			"not base64":       "!!!." + mac,
+		} {
+			_, err := e.client.Exchange(t.Context(), bad, code)
+			require.ErrorIs(t, err, gcal.ErrInvalidState, name)
+			assert.Equal(t, safecall.Permanent, safecall.ClassOf(err), name)
+		}
+		assert.Zero(t, e.srv.Count(gcaltest.OpToken), "no code is spent on a bad state")
+		_, err := e.store.Load(t.Context(), org)
+		require.ErrorIs(t, err, gcal.ErrNotLinked)
+
+		_, err = e.client.Exchange(t.Context(), state, code)
+		require.NoError(t, err, "the genuine state still works")
+	})
+}
+
+func TestExchangeRefusesExpiredState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		state, code := e.consent(e.client, org)
+		time.Sleep(gcal.DefaultStateTTL)
+
+		_, err := e.client.Exchange(t.Context(), state, code)
+		require.ErrorIs(t, err, gcal.ErrStateExpired)
+		assert.Equal(t, safecall.Permanent, safecall.ClassOf(err))
+		assert.Zero(t, e.srv.Count(gcaltest.OpToken))
+		assert.Equal(t, []gcal.AuditEvent{gcal.AuditRefused}, e.audit.events(org))
+
+		short := e.newClient(e.store, gcal.WithStateTTL(time.Minute))
+		state, code = e.consent(short, org)
+		time.Sleep(time.Minute - time.Nanosecond)
+		_, err = short.Exchange(t.Context(), state, code)
+		require.NoError(t, err)
+	})
+}
+
+// TestExchangeRefusesReusedState: a state links once, on any instance, and
+// a request older than the link in place is refused too.
+func TestExchangeRefusesReusedState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		older, olderCode := e.consent(e.client, org)
+		time.Sleep(time.Second)
+		used, err := e.client.AuthURL(org)
+		require.NoError(t, err)
+		code, state, err := e.srv.Consent(t.Context(), used)
+		require.NoError(t, err)
+		time.Sleep(time.Second)
+		authURL, err := e.client.AuthURL(org) // made, not yet completed
+		require.NoError(t, err)
+
+		linked, err := e.client.Exchange(t.Context(), state, code)
+		require.NoError(t, err)
+
+		// The same state with a fresh code from the same consent URL, on
+		// another instance.
+		code2, _, err := e.srv.Consent(t.Context(), used)
+		require.NoError(t, err)
+		_, err = e.newClient(e.store).Exchange(t.Context(), state, code2)
+		require.ErrorIs(t, err, gcal.ErrStateUsed)
+		assert.Equal(t, safecall.Permanent, safecall.ClassOf(err))
+
+		_, err = e.client.Exchange(t.Context(), older, olderCode)
+		require.ErrorIs(t, err, gcal.ErrStateUsed, "older than the link in place")
+		assert.Equal(t, linked, e.stored(org), "the link is untouched")
+		assert.Equal(t, 1, e.srv.Count(gcaltest.OpToken), "no code spent on a used state")
+
+		code3, state3, err := e.srv.Consent(t.Context(), authURL)
+		require.NoError(t, err)
+		_, err = e.client.Exchange(t.Context(), state3, code3)
+		require.NoError(t, err, "a newer request replaces the link")
+	})
+}
+
+func TestExchangeWithoutRefreshToken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.srv.IssueToken(account) // the account consented before
+		authURL, err := e.client.AuthURL(org)
+		require.NoError(t, err)
+		u, _ := url.Parse(authURL)
+		q := u.Query()
+		q.Del("prompt") // Google then issues no new refresh token
+		u.RawQuery = q.Encode()
+		code, state, err := e.srv.Consent(t.Context(), u.String())
+		require.NoError(t, err)
+
+		_, err = e.client.Exchange(t.Context(), state, code)
+		require.ErrorIs(t, err, gcal.ErrNoRefreshToken)
+		_, err = e.store.Load(t.Context(), org)
+		require.ErrorIs(t, err, gcal.ErrNotLinked, "a link that would die within the hour is not saved")
+	})
+}
+
+func TestExchangeRefusedCode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		state, code := e.consent(e.client, org)
+		_, err := e.client.Exchange(t.Context(), state, code+"x")
+		require.Error(t, err)
+		assert.Equal(t, safecall.Auth, safecall.ClassOf(err))
+		assert.Equal(t, 1, e.srv.Count(gcaltest.OpToken), "a code exchange is not retried")
+		assert.Contains(t, e.audit.events(org), gcal.AuditRefused)
+	})
+}
+
+// TestExchangeLostAnswerNotRetried: the code may have been redeemed, so a
+// lost answer is final.
+func TestExchangeLostAnswerNotRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		state, code := e.consent(e.client, org)
+		e.srv.Fail(gcaltest.Fault{Op: gcaltest.OpToken, Status: 503})
+		_, err := e.client.Exchange(t.Context(), state, code)
+		require.Error(t, err)
+		assert.Equal(t, 1, e.srv.Count(gcaltest.OpToken))
+	})
+}
+
+func TestConsentDenied(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.srv.Fail(gcaltest.Fault{Op: gcaltest.OpConsent, Reason: "access_denied"})
+		authURL, err := e.client.AuthURL(org)
+		require.NoError(t, err)
+		_, state, err := e.srv.Consent(t.Context(), authURL)
+		var ce *gcaltest.ConsentError
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, "access_denied", ce.Code)
+		assert.NotEmpty(t, state, "the state comes back with the error")
+	})
+}
+
+// TestExchangeReadsBack: a store that loses the write makes Exchange fail.
+func TestExchangeReadsBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		lossy := &storeFunc{TokenStore: e.store, save: func(_ context.Context, l gcal.Link) (gcal.Link, error) {
+			l.Version++
+			return l, nil // claims success, stores nothing
+		}}
+		client := e.newClient(lossy)
+		state, code := e.consent(client, org)
+		_, err := client.Exchange(t.Context(), state, code)
+		require.Error(t, err)
+		assert.NotEqual(t, safecall.Permanent, safecall.ClassOf(err))
+	})
+}
+
+func TestRelinkKeepsCalendar(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		l := e.link(org)
+		l.CalendarID = "front-desk@clinic.example"
+		_, err := e.store.Save(t.Context(), l)
+		require.NoError(t, err)
+		state, code := e.consent(e.client, org)
+		got, err := e.client.Exchange(t.Context(), state, code)
+		require.NoError(t, err)
+		assert.Equal(t, "front-desk@clinic.example", got.CalendarID)
+		assert.Equal(t, int64(3), got.Version)
+		assert.Contains(t, e.audit.events(org), gcal.AuditRelinked)
+	})
+}
+
+func TestNoStateKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		for name, client := range map[string]*gcal.Client{
+			"none":  gcal.New(e.srv.OAuthConfig(redirect), e.store),
+			"short": gcal.New(e.srv.OAuthConfig(redirect), e.store, gcal.WithStateKey([]byte("short"))),
+		} {
+			_, err := client.AuthURL(org)
+			require.ErrorIs(t, err, gcal.ErrNoStateKey, name)
+			_, err = client.Exchange(t.Context(), "s", "c")
+			require.ErrorIs(t, err, gcal.ErrNoStateKey, name)
+		}
+		_, err := e.client.AuthURL("")
+		require.Error(t, err)
+	})
+}
+
+func TestUnlink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		l := e.link(org)
+		require.NoError(t, e.client.Unlink(t.Context(), org))
+
+		stored := e.stored(org)
+		assert.Equal(t, gcal.NotLinked, stored.Status)
+		assert.Nil(t, stored.Token)
+		assert.Equal(t, 1, e.srv.Count(gcaltest.OpRevoke))
+		status, err := e.client.Status(t.Context(), org)
+		require.NoError(t, err)
+		assert.Equal(t, gcal.NotLinked, status)
+		_, err = e.client.Book(t.Context(), org, booking("a"))
+		require.ErrorIs(t, err, gcal.ErrNotLinked)
+		assert.Contains(t, e.audit.events(org), gcal.AuditUnlinked)
+
+		require.NoError(t, e.client.Unlink(t.Context(), org), "idempotent")
+		require.NoError(t, e.client.Unlink(t.Context(), "never-linked"))
+		assert.Equal(t, 1, e.srv.Count(gcaltest.OpRevoke))
+
+		// The grant is gone at Google: its refresh token is refused.
+		e.link("clinic-2")
+		l2 := e.stored("clinic-2")
+		l2.Token.RefreshToken = l.Token.RefreshToken
+		l2.Token.Expiry = time.Now()
+		_, err = e.store.Save(t.Context(), l2)
+		require.NoError(t, err)
+		_, err = e.client.Book(t.Context(), "clinic-2", booking("b"))
+		require.ErrorIs(t, err, gcal.ErrRelinkRequired)
+	})
+}
+
+func TestUnlinkWithoutRevocation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.link(org)
+		client := e.newClient(e.store, gcal.WithRevokeURL(""))
+		require.NoError(t, client.Unlink(t.Context(), org))
+		assert.Zero(t, e.srv.Count(gcaltest.OpRevoke))
+		assert.Equal(t, gcal.NotLinked, e.stored(org).Status)
+	})
+}
