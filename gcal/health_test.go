@@ -56,7 +56,9 @@ func TestCheckCounts(t *testing.T) {
 
 type failingAudit struct{}
 
-func (failingAudit) Audit(context.Context, gcal.AuditEntry) error { return errors.New("audit table locked") }
+func (failingAudit) Audit(context.Context, gcal.AuditEntry) error {
+	return errors.New("audit table locked")
+}
 
 // TestAuditFailureDoesNotStopBookings: the audit log being down is logged,
 // and the booking goes on.
