@@ -41,8 +41,10 @@ func calendarOp(op Op) bool {
 // instead. Commit performs the request first and then fails it (or, with
 // neither Status nor Drop, answers it after Delay): the answer of a
 // committed request is lost. A fault with only a Delay slows the request
-// down and then serves it. At the consent endpoint a Reason without a
-// Status is an OAuth error ("access_denied") sent back to the redirect URI.
+// down and then serves it, even when the client has given up meanwhile,
+// as a slow server may; a Delay with a Status performs nothing. At the
+// consent endpoint a Reason without a Status is an OAuth error
+// ("access_denied") sent back to the redirect URI.
 type Fault struct {
 	// Op is the endpoint the fault applies to; "" means any Calendar API
 	// request (not the OAuth endpoints).

@@ -174,6 +174,9 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, rec *Reque
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.codes[r.PostForm.Get("code")]
+	if ok {
+		rec.Account = c.account
+	}
 	switch {
 	case !ok:
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "Malformed auth code.")
@@ -189,7 +192,6 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, rec *Reque
 		return
 	}
 	c.used = true
-	rec.Account = c.account
 	if c.challenge != "" {
 		verifier := r.PostForm.Get("code_verifier")
 		if verifier == "" {
@@ -223,11 +225,13 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, rec *Request) {
 	defer s.mu.Unlock()
 	refresh := r.PostForm.Get("refresh_token")
 	g, ok := s.grants[refresh]
+	if ok {
+		rec.Account = g.account
+	}
 	if !ok || g.revoked {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_grant", "Token has been expired or revoked.")
 		return
 	}
-	rec.Account = g.account
 	tok := s.newAccessToken(g.account, refresh)
 	tok.RefreshToken = "" // Google sends none on refresh
 	writeJSON(w, http.StatusOK, tokenResponse(tok, g.scope))
