@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"google.golang.org/api/calendar/v3"
@@ -75,8 +74,12 @@ func EventID(orgID, key string) string {
 	h.Write(n[:binary.PutUvarint(n[:], uint64(len(key)))])
 	h.Write([]byte(key))
 	var sum [sha256.Size]byte
-	return strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(sum[:0])))
+	return eventIDEncoding.EncodeToString(h.Sum(sum[:0]))
 }
+
+// eventIDEncoding is base32hex in lower case, without padding: the
+// alphabet of Google event ids.
+var eventIDEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
 func (b *Booking) validate() error {
 	switch {
