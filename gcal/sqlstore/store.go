@@ -206,6 +206,17 @@ func (s *Store) Save(ctx context.Context, l gcal.Link) (gcal.Link, error) {
 	return l, nil
 }
 
+// Forget deletes the link of orgID, tokens included; its audit rows stay.
+// It is for an organisation that leaves, or whose row can no longer be
+// decrypted (a lost key): it can then link again from scratch. Forgetting
+// an organisation without a link does nothing.
+func (s *Store) Forget(ctx context.Context, orgID string) error {
+	if _, err := s.db.ExecContext(ctx, s.q.forget, orgID); err != nil {
+		return fmt.Errorf("sqlstore: forget link of org %q: %w", orgID, err)
+	}
+	return nil
+}
+
 // timeArg is t as the dialect stores it: a timestamptz, or fixed-width
 // UTC text in SQLite (which then sorts in time order).
 func (s *Store) timeArg(t time.Time) any {
@@ -243,7 +254,7 @@ func (v *timeValue) parse(s string) error {
 
 // queries holds the statements of one dialect.
 type queries struct {
-	load, insert, update, audit, auditLog, stale, rekey string
+	load, insert, update, forget, audit, auditLog, stale, rekey string
 }
 
 // newQueries writes the statements with $n placeholders and, for SQLite,
@@ -259,6 +270,7 @@ func newQueries(d Dialect) queries {
 		update: `UPDATE gcal_links SET status = $2, reason = $3, calendar_id = $4, request_id = $5,
 			token = $6, key_id = $7, key_check = $8, expires_at = $9, updated_at = $10, version = version + 1
 			WHERE org_id = $1 AND version = $11`,
+		forget:   `DELETE FROM gcal_links WHERE org_id = $1`,
 		audit:    `INSERT INTO gcal_audit (org_id, event, detail, at) VALUES ($1, $2, $3, $4)`,
 		auditLog: `SELECT event, detail, at FROM gcal_audit WHERE org_id = $1 ORDER BY id DESC LIMIT $2`,
 		stale:    `SELECT org_id, token, key_id, key_check, version FROM gcal_links WHERE token IS NOT NULL AND key_id <> $1`,
@@ -267,7 +279,7 @@ func newQueries(d Dialect) queries {
 	}
 	if d == SQLite {
 		r := strings.NewReplacer("$", "?")
-		for _, p := range []*string{&q.load, &q.insert, &q.update, &q.audit, &q.auditLog, &q.stale, &q.rekey} {
+		for _, p := range []*string{&q.load, &q.insert, &q.update, &q.forget, &q.audit, &q.auditLog, &q.stale, &q.rekey} {
 			*p = r.Replace(*p)
 		}
 	}

@@ -119,6 +119,30 @@ func TestWrongKeyIsClearError(t *testing.T) {
 	})
 }
 
+// TestForgetLostKey: a row that no key opens any more can be forgotten, and
+// the organisation linked again.
+func TestForgetLostKey(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d testDB) {
+		old := newStore(t, d.db, keyA)
+		_, err := old.Save(t.Context(), linked("org"))
+		require.NoError(t, err)
+		require.NoError(t, old.Audit(t.Context(), gcal.AuditEntry{OrgID: "org", Event: gcal.AuditSaved, At: time.Now()}))
+
+		s := newStore(t, d.db, keyB) // keyA is lost
+		_, err = s.Load(t.Context(), "org")
+		require.ErrorIs(t, err, sqlstore.ErrUnknownKey)
+		require.NoError(t, s.Forget(t.Context(), "org"))
+		require.NoError(t, s.Forget(t.Context(), "org"), "idempotent")
+		_, err = s.Load(t.Context(), "org")
+		require.ErrorIs(t, err, gcal.ErrNotLinked)
+		_, err = s.Save(t.Context(), linked("org"))
+		require.NoError(t, err, "linked again from version 0")
+		log, err := s.AuditLog(t.Context(), "org", 0)
+		require.NoError(t, err)
+		assert.Len(t, log, 1, "audit rows stay")
+	})
+}
+
 func TestTamperedCiphertextIsClearError(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d testDB) {
 		s := newStore(t, d.db, keyA)
