@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/voxanne/resilience/gcal"
 	"github.com/voxanne/resilience/gcal/gcaltest"
@@ -318,4 +319,77 @@ func TestUnlinkWithoutRevocation(t *testing.T) {
 		assert.Zero(t, e.srv.Count(gcaltest.OpRevoke))
 		assert.Equal(t, gcal.NotLinked, e.stored(org).Status)
 	})
+}
+
+func TestStateTTLOption(t *testing.T) {
+	for name, tt := range map[string]struct {
+		opt gcal.Option
+		ttl time.Duration
+	}{
+		"one minute":      {gcal.WithStateTTL(time.Minute), time.Minute},
+		"zero is default": {gcal.WithStateTTL(0), gcal.DefaultStateTTL},
+		"negative":        {gcal.WithStateTTL(-time.Minute), gcal.DefaultStateTTL},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				client := e.newClient(e.store, tt.opt)
+				state, code := e.consent(client, org)
+				time.Sleep(tt.ttl - time.Nanosecond)
+				late, lateCode := e.consent(client, org) // completed after the first
+				_, err := client.Exchange(t.Context(), state, code)
+				require.NoError(t, err, "just in time")
+				time.Sleep(tt.ttl)
+				_, err = client.Exchange(t.Context(), late, lateCode)
+				require.ErrorIs(t, err, gcal.ErrStateExpired, "at its TTL")
+			})
+		})
+	}
+}
+
+// TestAutoDetectAuthStyleOneRequest: with x/oauth2's auto-detected
+// client authentication a refused refresh would be sent twice (header, then
+// body); the Client sends Google's style at once.
+func TestAutoDetectAuthStyleOneRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		l := e.link(org)
+		cfg := e.srv.OAuthConfig(redirect)
+		cfg.Endpoint.AuthStyle = oauth2.AuthStyleAutoDetect
+		client := gcal.New(cfg, e.store, gcal.WithEndpoint(e.srv.URL()), gcal.WithHTTPClient(e.srv.Client()))
+		e.srv.Revoke(l.Token.RefreshToken)
+		time.Sleep(time.Hour)
+		_, err := client.Book(t.Context(), org, booking("a"))
+		require.ErrorIs(t, err, gcal.ErrRelinkRequired)
+		assert.Equal(t, 1, e.srv.Count(gcaltest.OpToken))
+		assert.Equal(t, oauth2.AuthStyleAutoDetect, cfg.Endpoint.AuthStyle, "the caller's config is not changed")
+	})
+}
+
+func TestUnlinkRevocationOutcomeAudited(t *testing.T) {
+	for name, tt := range map[string]struct {
+		fault  *gcaltest.Fault
+		detail string
+	}{
+		"revoked":        {nil, "tokens forgotten; grant revoked at Google"},
+		"already gone":   {&gcaltest.Fault{Op: gcaltest.OpRevoke, Status: 400, Reason: "invalid_token"}, "tokens forgotten; grant revoked at Google"},
+		"revoke down":    {&gcaltest.Fault{Op: gcaltest.OpRevoke, Status: 503}, "tokens forgotten; revocation at Google failed"},
+		"connection cut": {&gcaltest.Fault{Op: gcaltest.OpRevoke, Drop: true}, "tokens forgotten; revocation at Google failed"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				e.link(org)
+				if tt.fault != nil {
+					e.srv.Fail(*tt.fault)
+				}
+				require.NoError(t, e.client.Unlink(t.Context(), org), "the tokens are gone either way")
+				assert.Equal(t, gcal.NotLinked, e.stored(org).Status)
+				entries := e.audit.all()
+				last := entries[len(entries)-1]
+				assert.Equal(t, gcal.AuditUnlinked, last.Event)
+				assert.Equal(t, tt.detail, last.Detail)
+			})
+		})
+	}
 }
