@@ -123,3 +123,99 @@ func TestWaiterRefreshesWhenLeaderGivesUp(t *testing.T) {
 		assert.Equal(t, 2, e.refreshes())
 	})
 }
+
+// TestConflictWinnerAboutToExpireIsNotUsed: a winner's token with only
+// tokenMargin (10s) left is not worth using; the loser's fresh token is
+// saved on top of it.
+func TestConflictWinnerAboutToExpireIsNotUsed(t *testing.T) {
+	for name, tt := range map[string]struct {
+		left      time.Duration
+		useTheirs bool
+	}{
+		"10s left":         {10 * time.Second, false},
+		"10s and 1ns left": {10*time.Second + time.Nanosecond, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				e := newEnv(t)
+				e.link(org)
+				var winner gcal.Link
+				store := &storeFunc{TokenStore: e.store}
+				store.save = func(ctx context.Context, l gcal.Link) (gcal.Link, error) {
+					if winner.Version == 0 {
+						cur := e.stored(org)
+						cur.Token = e.srv.IssueToken(account)
+						cur.Token.RefreshToken = l.Token.RefreshToken // same grant
+						cur.Token.Expiry = time.Now().Add(tt.left)
+						var err error
+						winner, err = e.store.Save(ctx, cur)
+						require.NoError(t, err)
+					}
+					return e.store.Save(ctx, l)
+				}
+				client := e.newClient(store)
+				time.Sleep(time.Hour)
+
+				_, err := client.Book(t.Context(), org, booking("a"))
+				require.NoError(t, err)
+				stored := e.stored(org)
+				used := e.requests(gcaltest.OpInsert)[0].AccessToken
+				if tt.useTheirs {
+					assert.Equal(t, winner.Version, stored.Version)
+					assert.Equal(t, winner.Token.AccessToken, used)
+				} else {
+					assert.Equal(t, winner.Version+1, stored.Version, "saved on top")
+					assert.NotEqual(t, winner.Token.AccessToken, used)
+					assert.Equal(t, stored.Token.AccessToken, used)
+				}
+			})
+		})
+	}
+}
+
+// TestWaiterWithRejectedTokenRefreshesAgain: a call whose token Google
+// refused joins a refresh that began earlier and that brings back that very
+// token (another process had saved it); the call then refreshes again
+// rather than retry with the refused token.
+func TestWaiterWithRejectedTokenRefreshesAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		e.link(org)
+		gate := make(chan struct{})
+		loads := 0
+		var mu sync.Mutex
+		store := &storeFunc{TokenStore: e.store}
+		store.load = func(ctx context.Context, orgID string) (gcal.Link, error) {
+			mu.Lock()
+			loads++
+			n := loads
+			mu.Unlock()
+			if n == 2 { // the leader's re-read under its refresh
+				<-gate
+			}
+			return e.store.Load(ctx, orgID)
+		}
+		client := e.newClient(store)
+		e.srv.ExpireAccessTokens() // Google refuses T1
+
+		var wg sync.WaitGroup
+		var leaderErr, waiterErr error
+		wg.Go(func() { _, leaderErr = client.Book(t.Context(), org, booking("leader")) })
+		synctest.Wait() // the leader got its 401 and waits in its re-read
+
+		t2 := e.refreshElsewhere(org) // another process saves T2...
+		e.srv.ExpireAccessTokens()    // ...which Google refuses too
+		wg.Go(func() { _, waiterErr = client.Book(t.Context(), org, booking("waiter")) })
+		synctest.Wait() // the waiter got its 401 with T2 and joined the refresh
+		close(gate)
+		wg.Wait()
+
+		require.NoError(t, waiterErr)
+		inserts := e.requests(gcaltest.OpInsert)
+		last := inserts[len(inserts)-1]
+		assert.Equal(t, 200, last.Status)
+		assert.NotEqual(t, t2.Token.AccessToken, last.AccessToken, "not the refused token")
+		assert.Equal(t, e.stored(org).Token.AccessToken, last.AccessToken)
+		_ = leaderErr // the leader retried with T2, which Google refused: its call is Auth
+	})
+}

@@ -1,7 +1,11 @@
 package gcal_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/url"
 	"strings"
 	"testing"
@@ -392,4 +396,39 @@ func TestUnlinkRevocationOutcomeAudited(t *testing.T) {
 			})
 		})
 	}
+}
+
+// forgeState signs payload with the test's state key, in the format of
+// AuthURL: base64url(payload) "." base64url(HMAC-SHA256(key, purpose 0 payload)).
+func forgeState(payload []byte) string {
+	m := hmac.New(sha256.New, []byte(stateKeyV1))
+	m.Write([]byte("gcal.state/v1\x00"))
+	m.Write(payload)
+	return base64.RawURLEncoding.EncodeToString(payload) + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// TestExchangeRefusesMalformedSignedState: even a state signed with the
+// right key is refused when its payload is not one AuthURL makes.
+func TestExchangeRefusesMalformedSignedState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t)
+		state, code := e.consent(e.client, org)
+		p64, _, _ := strings.Cut(state, ".")
+		good, err := base64.RawURLEncoding.DecodeString(p64)
+		require.NoError(t, err)
+		_, err = e.client.Exchange(t.Context(), forgeState(good), code)
+		require.NoError(t, err, "the forger reproduces the genuine signature")
+
+		otherVersion := bytes.Clone(good)
+		otherVersion[0] = 2
+		for name, p := range map[string][]byte{
+			"no organisation": good[:33],
+			"short":           good[:20],
+			"empty":           {},
+			"other version":   otherVersion,
+		} {
+			_, err := e.client.Exchange(t.Context(), forgeState(p), code)
+			require.ErrorIs(t, err, gcal.ErrInvalidState, name)
+		}
+	})
 }

@@ -22,12 +22,12 @@ func TestRefreshBeforeUseWithinSkew(t *testing.T) {
 		e := newEnv(t)
 		first := e.link(org)
 
-		time.Sleep(54 * time.Minute) // 6 minutes left: more than the skew
+		time.Sleep(55*time.Minute - time.Nanosecond) // a hair more than the skew left
 		_, err := e.client.Book(t.Context(), org, booking("a"))
 		require.NoError(t, err)
 		assert.Zero(t, e.refreshes(), "a token good for longer than the skew is used as is")
 
-		time.Sleep(2 * time.Minute) // 4 minutes left: within the 5-minute skew
+		time.Sleep(time.Nanosecond) // exactly the 5-minute skew left
 		_, err = e.client.Book(t.Context(), org, booking("b"))
 		require.NoError(t, err)
 		assert.Equal(t, 1, e.refreshes())
@@ -247,6 +247,8 @@ func TestTokenEndpointDownIsTemporary(t *testing.T) {
 		assert.NotErrorIs(t, err, gcal.ErrRelinkRequired)
 		assert.Equal(t, 4, e.refreshes(), "retried by safecall's policy")
 		assert.Equal(t, gcal.Linked, e.stored(org).Status, "an outage is not a relink")
+		_, err = e.client.Status(t.Context(), org) // reading the link is no recovery
+		require.NoError(t, err)
 		r := e.client.Check("calendar").Func(t.Context())
 		assert.Equal(t, health.Degraded, r.Status)
 		assert.Equal(t, 1, r.Details["refreshFailing"])
