@@ -211,8 +211,12 @@ func TestWaiterWithRejectedTokenRefreshesAgain(t *testing.T) {
 		wg.Wait()
 
 		require.NoError(t, waiterErr)
-		inserts := e.requests(gcaltest.OpInsert)
-		last := inserts[len(inserts)-1]
+		var last gcaltest.Request // the waiter's last insert
+		for _, r := range e.requests(gcaltest.OpInsert) {
+			if r.EventID == gcal.EventID(org, "waiter") {
+				last = r
+			}
+		}
 		assert.Equal(t, 200, last.Status)
 		assert.NotEqual(t, t2.Token.AccessToken, last.AccessToken, "not the refused token")
 		assert.Equal(t, e.stored(org).Token.AccessToken, last.AccessToken)
