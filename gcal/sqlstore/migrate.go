@@ -59,29 +59,37 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.checkBusyTimeout(ctx); err != nil {
 		return err
 	}
-	ms, err := readMigrations(s.dialect)
+	ms, err := readMigrations(migrationFiles, "migrations/"+s.dialect.String())
 	if err != nil {
 		return err
 	}
-	wait := 5 * time.Millisecond
+	err = retry(ctx, maxMigrateAttempts, 5*time.Millisecond, s.retryable, func() error {
+		return s.migrate(ctx, ms)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	return nil
+}
+
+// retry calls fn up to attempts times while it fails with an error that
+// retryable accepts, waiting wait, then twice as long, and so on, between
+// attempts. It returns fn's last error, or ctx's if ctx ends first.
+func retry(ctx context.Context, attempts int, wait time.Duration, retryable func(error) bool, fn func() error) error {
 	for attempt := 1; ; attempt++ {
-		err = s.migrate(ctx, ms)
-		if err == nil || !s.retryable(err) || attempt == maxMigrateAttempts {
-			break
+		err := fn()
+		if err == nil || !retryable(err) || attempt >= attempts {
+			return err
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("sqlstore: migrate: %w", ctx.Err())
+			return ctx.Err()
 		case <-t.C:
 		}
 		wait *= 2
 	}
-	if err != nil {
-		return fmt.Errorf("sqlstore: migrate: %w", err)
-	}
-	return nil
 }
 
 // checkBusyTimeout refuses a SQLite pool that would fail concurrent writes.
@@ -169,10 +177,10 @@ func appliedVersions(ctx context.Context, tx *sql.Tx) (map[int]bool, error) {
 	return applied, rows.Err()
 }
 
-// readMigrations returns the migrations of dialect d in version order.
-func readMigrations(d Dialect) ([]migration, error) {
-	dir := "migrations/" + d.String()
-	entries, err := migrationFiles.ReadDir(dir)
+// readMigrations returns the migrations NNN_name.sql in dir of fsys, in
+// version order.
+func readMigrations(fsys fs.FS, dir string) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: migrations: %w", err)
 	}
@@ -186,7 +194,7 @@ func readMigrations(d Dialect) ([]migration, error) {
 		if !ok || err != nil || v <= 0 {
 			return nil, fmt.Errorf("sqlstore: migration %s: name is not NNN_name.sql", e.Name())
 		}
-		b, err := migrationFiles.ReadFile(path.Join(dir, e.Name()))
+		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: migration %s: %w", e.Name(), err)
 		}

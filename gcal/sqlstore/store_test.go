@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"io/fs"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -232,6 +233,50 @@ func TestNewValidatesKeys(t *testing.T) {
 	assert.NoError(t, err, "the same key twice is harmless")
 	_, err = sqlstore.New(nil, keyA)
 	assert.Error(t, err)
+	for _, id := range []string{strings.Repeat("k", 64), "!", "~", "2026-11/a"} {
+		_, err := sqlstore.New(db, sqlstore.Key{ID: id, Secret: keyA.Secret})
+		assert.NoError(t, err, "key ID %q", id)
+	}
+	for _, id := range []string{strings.Repeat("k", 65), "a\x7f", "tab\t", "ümlaut"} {
+		_, err := sqlstore.New(db, sqlstore.Key{ID: id, Secret: keyA.Secret})
+		assert.Error(t, err, "key ID %q", id)
+	}
+}
+
+func TestDialect(t *testing.T) {
+	lite := sqliteDB(t).db
+	s, err := sqlstore.New(lite, keyA)
+	require.NoError(t, err)
+	assert.Equal(t, sqlstore.SQLite, s.Dialect())
+	s, err = sqlstore.New(lite, keyA, sqlstore.WithDialect(sqlstore.Postgres))
+	require.NoError(t, err, "New does not touch the database")
+	assert.Equal(t, sqlstore.Postgres, s.Dialect())
+	_, err = sqlstore.New(lite, keyA, sqlstore.WithDialect(9))
+	require.ErrorIs(t, err, sqlstore.ErrUnknownDialect)
+	assert.Equal(t, "postgres", sqlstore.Postgres.String())
+	assert.Equal(t, "sqlite", sqlstore.SQLite.String())
+	assert.Equal(t, "Dialect(9)", sqlstore.Dialect(9).String())
+}
+
+// TestMigrateFailureRollsBack: a migration that fails leaves nothing made
+// and no lock held: once the conflict is gone, Migrate succeeds.
+func TestMigrateFailureRollsBack(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d testDB) {
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		exec(t, d.db, 0, `CREATE TABLE gcal_audit (id text PRIMARY KEY)`) // not ours
+		s, err := sqlstore.New(d.db, keyA)
+		require.NoError(t, err)
+		err = s.Migrate(ctx)
+		require.ErrorContains(t, err, "001_init")
+		var n int
+		err = d.db.QueryRowContext(ctx, `SELECT count(*) FROM gcal_links`).Scan(&n)
+		assert.Error(t, err, "gcal_links was rolled back")
+
+		_, err = d.open(t).ExecContext(ctx, `DROP TABLE gcal_audit`)
+		require.NoError(t, err, "no lock left behind")
+		require.NoError(t, s.Migrate(ctx))
+	})
 }
 
 func TestAuditLog(t *testing.T) {
