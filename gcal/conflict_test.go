@@ -12,6 +12,7 @@ import (
 
 	"github.com/voxanne/resilience/gcal"
 	"github.com/voxanne/resilience/gcal/gcaltest"
+	"github.com/voxanne/resilience/safecall"
 )
 
 // TestConflictUsesWinnersToken: another process saves its refresh first;
@@ -110,16 +111,22 @@ func TestWaiterRefreshesWhenLeaderGivesUp(t *testing.T) {
 
 		short, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
+		start := time.Now()
 		var wg sync.WaitGroup
 		var leaderErr, waiterErr error
+		var waiterDone time.Duration
 		wg.Go(func() { _, leaderErr = e.client.Book(short, org, booking("a")) })
 		synctest.Wait() // the leader is in its token request
-		wg.Go(func() { _, waiterErr = e.client.Book(t.Context(), org, booking("b")) })
+		wg.Go(func() {
+			_, waiterErr = e.client.Book(t.Context(), org, booking("b"))
+			waiterDone = time.Since(start)
+		})
 		wg.Wait()
 		synctest.Wait() // the server has logged the leader's request
 
 		assert.ErrorIs(t, leaderErr, context.DeadlineExceeded)
 		require.NoError(t, waiterErr)
+		assert.Equal(t, time.Second, waiterDone, "refreshed at once, without a retry's wait")
 		assert.Equal(t, 2, e.refreshes())
 	})
 }
@@ -221,5 +228,32 @@ func TestWaiterWithRejectedTokenRefreshesAgain(t *testing.T) {
 		assert.NotEqual(t, t2.Token.AccessToken, last.AccessToken, "not the refused token")
 		assert.Equal(t, e.stored(org).Token.AccessToken, last.AccessToken)
 		_ = leaderErr // the leader retried with T2, which Google refused: its call is Auth
+	})
+}
+
+// TestWaitersShareFailedRefresh: a refresh that fails fails its waiters
+// too; they do not each send the refresh token again at once, but retry
+// after safecall's wait, together.
+func TestWaitersShareFailedRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, gcal.WithCallOptions(safecall.WithJitter(0)))
+		e.link(org)
+		time.Sleep(time.Hour)
+		e.srv.Fail(gcaltest.Fault{Op: gcaltest.OpToken, Delay: time.Second, Status: 503})
+
+		start := time.Now()
+		var wg sync.WaitGroup
+		done := make([]time.Duration, 2)
+		for i := range done {
+			wg.Go(func() {
+				_, err := e.client.Book(t.Context(), org, booking(string(rune('a'+i))))
+				assert.NoError(t, err)
+				done[i] = time.Since(start)
+			})
+			synctest.Wait() // the first leads, the second waits
+		}
+		wg.Wait()
+		assert.Equal(t, []time.Duration{2 * time.Second, 2 * time.Second}, done, "1s to fail, 1s of backoff")
+		assert.Equal(t, 2, e.refreshes(), "the failed one, then one for both")
 	})
 }
