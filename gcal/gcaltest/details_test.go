@@ -164,3 +164,50 @@ func TestAddEventAndEvents(t *testing.T) {
 	_, ok = srv.Event("primary", "nosuchevent")
 	assert.False(t, ok)
 }
+
+func TestListOrder(t *testing.T) {
+	f := newFixture(t, gcaltest.Options{})
+	for _, e := range []struct {
+		id   string
+		hour int
+	}{{"event0000c", 8}, {"event0000b", 9}, {"event0000a", 10}, {"event0000e", 9}, {"event0000d", 9}} {
+		_, err := f.svc.Events.Insert("primary", event(e.id, day.Add(time.Duration(e.hour)*time.Hour), time.Hour)).Do()
+		require.NoError(t, err)
+	}
+	list, err := f.svc.Events.List("primary").Do()
+	require.NoError(t, err)
+	var ids []string
+	for _, e := range list.Items {
+		ids = append(ids, e.Id)
+	}
+	assert.Equal(t, []string{"event0000c", "event0000b", "event0000d", "event0000e", "event0000a"}, ids,
+		"by start, then id")
+}
+
+func TestRevokeOneGrantOnly(t *testing.T) {
+	f := newFixture(t, gcaltest.Options{})
+	other := f.srv.IssueToken(account)
+	require.True(t, f.srv.Revoke(other.RefreshToken))
+	_, err := f.svc.Events.List("primary").Do()
+	require.NoError(t, err, "another grant's access token still works")
+	f.srv.Revoke(f.tok.RefreshToken)
+	_, err = f.svc.Events.List("primary").Do()
+	require.Error(t, err, "a revoked grant's access tokens are refused")
+}
+
+func TestTokenFaultRetryAfter(t *testing.T) {
+	srv := gcaltest.NewServer(gcaltest.Options{})
+	defer srv.Close()
+	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, srv.Client())
+	refresh := srv.IssueToken(account).RefreshToken
+	srv.Fail(gcaltest.Fault{Op: gcaltest.OpToken, Status: 429, RetryAfter: "7"})
+	srv.Fail(gcaltest.Fault{Op: gcaltest.OpToken, Status: 503})
+	var re *oauth2.RetrieveError
+	_, err := srv.OAuthConfig("x").TokenSource(ctx, &oauth2.Token{RefreshToken: refresh}).Token()
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "rate_limit_exceeded", re.ErrorCode)
+	assert.Equal(t, []string{"7"}, re.Response.Header.Values("Retry-After"))
+	_, err = srv.OAuthConfig("x").TokenSource(ctx, &oauth2.Token{RefreshToken: refresh}).Token()
+	require.ErrorAs(t, err, &re)
+	assert.Empty(t, re.Response.Header.Values("Retry-After"))
+}

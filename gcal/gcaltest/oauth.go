@@ -282,10 +282,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, rec *Request) {
 		http.Error(w, "Error 400: invalid_request. Missing required parameter: scope", http.StatusBadRequest)
 		return
 	}
-	method := q.Get("code_challenge_method")
-	if q.Get("code_challenge") != "" && method == "" {
-		method = "plain"
-	}
+	method := q.Get("code_challenge_method") // "" is plain
 	if method != "" && method != "S256" && method != "plain" {
 		http.Error(w, "Error 400: invalid_request. Invalid code_challenge_method.", http.StatusBadRequest)
 		return
