@@ -100,6 +100,15 @@ func TestReadMigrations(t *testing.T) {
 		_, err := readMigrations(fstest.MapFS{"m/" + bad: {Data: []byte("A")}}, "m")
 		assert.Error(t, err, bad)
 	}
+	unpadded := fstest.MapFS{ // read as 10_ten, 9_nine: sorted by number
+		"m/9_nine.sql":  {Data: []byte("9")},
+		"m/10_ten.sql":  {Data: []byte("10")},
+		"m/8_eight.sql": {Data: []byte("8")},
+	}
+	ms, err = readMigrations(unpadded, "m")
+	require.NoError(t, err)
+	assert.Equal(t, []migration{{8, "eight", "8"}, {9, "nine", "9"}, {10, "ten", "10"}}, ms)
+
 	_, err = readMigrations(ok, "missing")
 	assert.Error(t, err)
 }
