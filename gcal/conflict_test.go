@@ -22,14 +22,9 @@ func TestConflictUsesWinnersToken(t *testing.T) {
 		e := newEnv(t)
 		e.link(org)
 		var winner gcal.Link
-		store := &storeFunc{TokenStore: e.store}
-		store.save = func(ctx context.Context, l gcal.Link) (gcal.Link, error) {
-			if winner.Version == 0 {
-				winner = e.refreshElsewhere(org) // the other process wins the race
-			}
-			return e.store.Save(ctx, l)
-		}
-		client := e.newClient(store)
+		client := e.racingClient(func(context.Context) {
+			winner = e.refreshElsewhere(org) // the other process wins the race
+		})
 		time.Sleep(time.Hour)
 
 		_, err := client.Book(t.Context(), org, booking("a"))
@@ -50,19 +45,12 @@ func TestConflictWithoutNewTokenSavesOnTop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		e.link(org)
-		store := &storeFunc{TokenStore: e.store}
-		once := false
-		store.save = func(ctx context.Context, l gcal.Link) (gcal.Link, error) {
-			if !once {
-				once = true
-				cur := e.stored(org)
-				cur.CalendarID = "front-desk@clinic.example"
-				_, err := e.store.Save(ctx, cur)
-				require.NoError(t, err)
-			}
-			return e.store.Save(ctx, l)
-		}
-		client := e.newClient(store)
+		client := e.racingClient(func(ctx context.Context) {
+			cur := e.stored(org)
+			cur.CalendarID = "front-desk@clinic.example"
+			_, err := e.store.Save(ctx, cur)
+			require.NoError(t, err)
+		})
 		time.Sleep(time.Hour)
 
 		ev, err := client.Book(t.Context(), org, booking("a"))
@@ -81,16 +69,9 @@ func TestUnlinkDuringRefreshIsNotUndone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		e := newEnv(t)
 		e.link(org)
-		store := &storeFunc{TokenStore: e.store}
-		once := false
-		store.save = func(ctx context.Context, l gcal.Link) (gcal.Link, error) {
-			if !once {
-				once = true
-				require.NoError(t, e.client.Unlink(ctx, org))
-			}
-			return e.store.Save(ctx, l)
-		}
-		client := e.newClient(store)
+		client := e.racingClient(func(ctx context.Context) {
+			require.NoError(t, e.client.Unlink(ctx, org))
+		})
 		time.Sleep(time.Hour)
 
 		_, err := client.Book(t.Context(), org, booking("a"))
@@ -147,20 +128,16 @@ func TestConflictWinnerAboutToExpireIsNotUsed(t *testing.T) {
 				e := newEnv(t)
 				e.link(org)
 				var winner gcal.Link
-				store := &storeFunc{TokenStore: e.store}
-				store.save = func(ctx context.Context, l gcal.Link) (gcal.Link, error) {
-					if winner.Version == 0 {
-						cur := e.stored(org)
-						cur.Token = e.srv.IssueToken(account)
-						cur.Token.RefreshToken = l.Token.RefreshToken // same grant
-						cur.Token.Expiry = time.Now().Add(tt.left)
-						var err error
-						winner, err = e.store.Save(ctx, cur)
-						require.NoError(t, err)
-					}
-					return e.store.Save(ctx, l)
-				}
-				client := e.newClient(store)
+				client := e.racingClient(func(ctx context.Context) {
+					cur := e.stored(org)
+					refresh := cur.Token.RefreshToken // the same grant
+					cur.Token = e.srv.IssueToken(account)
+					cur.Token.RefreshToken = refresh
+					cur.Token.Expiry = time.Now().Add(tt.left)
+					var err error
+					winner, err = e.store.Save(ctx, cur)
+					require.NoError(t, err)
+				})
 				time.Sleep(time.Hour)
 
 				_, err := client.Book(t.Context(), org, booking("a"))

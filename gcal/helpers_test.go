@@ -185,6 +185,20 @@ func (s *storeFunc) Save(ctx context.Context, l gcal.Link) (gcal.Link, error) {
 	return s.TokenStore.Save(ctx, l)
 }
 
+// racingClient returns another Client on the env's store, before whose
+// first Save another process runs first: it saves in between the Client's
+// Load and its Save.
+func (e *env) racingClient(first func(ctx context.Context)) *gcal.Client {
+	ran := false
+	return e.newClient(&storeFunc{TokenStore: e.store, save: func(ctx context.Context, l gcal.Link) (gcal.Link, error) {
+		if !ran {
+			ran = true
+			first(ctx)
+		}
+		return e.store.Save(ctx, l)
+	}})
+}
+
 // refreshElsewhere refreshes orgID's token as another process would, through
 // the fake's token endpoint, and saves it.
 func (e *env) refreshElsewhere(orgID string) gcal.Link {

@@ -94,13 +94,9 @@ func (s *Server) stamp(e *calendar.Event, calendarID, account string) *calendar.
 }
 
 func (s *Server) insertEvent(w http.ResponseWriter, r *http.Request, rec *Request) {
-	account := s.authorize(w, r, rec)
-	if account == "" {
-		return
-	}
 	var e calendar.Event
-	if err := json.NewDecoder(r.Body).Decode(&e); err != nil {
-		writeAPIError(w, http.StatusBadRequest, "parseError", "Parse Error", "")
+	account := s.authorizeBody(w, r, rec, &e)
+	if account == "" {
 		return
 	}
 	rec.EventID = e.Id
@@ -118,6 +114,20 @@ func (s *Server) insertEvent(w http.ResponseWriter, r *http.Request, rec *Reques
 	stored := s.stamp(&e, id, account)
 	c.events[stored.Id] = stored
 	writeJSON(w, http.StatusOK, stored)
+}
+
+// authorizeBody authorizes the request, as authorize does, and decodes its
+// JSON body into v; it answers the error and returns "" when either fails.
+func (s *Server) authorizeBody(w http.ResponseWriter, r *http.Request, rec *Request, v any) string {
+	account := s.authorize(w, r, rec)
+	if account == "" {
+		return ""
+	}
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		writeAPIError(w, http.StatusBadRequest, "parseError", "Parse Error", "")
+		return ""
+	}
+	return account
 }
 
 // invalidEvent checks an event as Google does on insert and returns the
@@ -240,13 +250,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, rec *Request
 // freeBusy serves freebusy.query from the confirmed events of each
 // calendar asked for; the answer names the calendars as asked ("primary").
 func (s *Server) freeBusy(w http.ResponseWriter, r *http.Request, rec *Request) {
-	account := s.authorize(w, r, rec)
-	if account == "" {
-		return
-	}
 	var req calendar.FreeBusyRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeAPIError(w, http.StatusBadRequest, "parseError", "Parse Error", "")
+	account := s.authorizeBody(w, r, rec, &req)
+	if account == "" {
 		return
 	}
 	from, errFrom := time.Parse(time.RFC3339, req.TimeMin)
