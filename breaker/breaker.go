@@ -22,7 +22,36 @@ type Breaker struct {
 	mu        sync.Mutex // serialises transitions and guards the fields below
 	doublings int32      // of the cooldown since the breaker last closed
 	win       *window    // failure-ratio window; nil unless FailureRatio is set
-	notes     *notes     // transitions not yet reported; nil until the first
+	cold      *cold      // what few breakers need; nil until then
+}
+
+// cold holds what few breakers need, so that the many that never change
+// state stay small. It is guarded by Breaker.mu.
+type cold struct {
+	pending   []note // transitions not yet reported, oldest first
+	reporting bool   // a goroutine is reporting them (see report)
+	// live, set when a registry drops the breaker, returns the breaker
+	// the registry holds for the same key now.
+	live func() *Breaker
+}
+
+// coldFields returns b.cold, allocating it if needed. b.mu must be held.
+func (b *Breaker) coldFields() *cold {
+	if b.cold == nil {
+		b.cold = &cold{}
+	}
+	return b.cold
+}
+
+// successor returns, for a breaker its registry dropped, a function that
+// returns the breaker the registry holds for the key now (creating it if
+// needed); otherwise nil. b.mu must be held, and released before the
+// function is called: it takes the registry's lock.
+func (b *Breaker) successor() func() *Breaker {
+	if b.cold == nil {
+		return nil
+	}
+	return b.cold.live
 }
 
 // generation is one stay in one state. A result reported to a generation
@@ -138,6 +167,13 @@ func (g *generation) closedDone(err error) {
 			b.mu.Unlock()
 			return
 		}
+		if live := b.successor(); live != nil {
+			b.mu.Unlock()
+			if o == failure {
+				live().lateFailure(err)
+			}
+			return
+		}
 		b.win.add(o == failure)
 		trip := o == failure && b.win.calls >= b.cfg.minCalls &&
 			float64(b.win.failures) >= b.cfg.ratio*float64(b.win.calls)
@@ -153,8 +189,28 @@ func (g *generation) closedDone(err error) {
 		}
 		return
 	}
-	if n := g.failures.Add(1); b.cfg.consecutive > 0 && n >= b.cfg.consecutive {
+	n := g.failures.Add(1)
+	if b.seen.Load() == dropped {
+		// The registry dropped b while the call ran (see Registry.drop).
+		b.mu.Lock()
+		live := b.successor()
+		b.mu.Unlock()
+		if live != nil {
+			live().lateFailure(err)
+			return
+		}
+	}
+	if b.cfg.consecutive > 0 && n >= b.cfg.consecutive {
 		b.trip(g, err)
+	}
+}
+
+// lateFailure counts the failure of a call that a dropped predecessor of b
+// admitted, if b is closed: as for any result that started before a state
+// change, an open or half-open b ignores it.
+func (b *Breaker) lateFailure(err error) {
+	if g := b.gen.Load(); g.state == Closed {
+		g.closedDone(err)
 	}
 }
 

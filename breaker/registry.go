@@ -22,7 +22,9 @@ import (
 // quarter-maximum of new keys). Open and half-open breakers are never dropped,
 // so a flood of new keys cannot wipe out protection; when too few breakers
 // can be dropped the registry goes past its maximum by the one new key, and
-// until its next full scan makes room by dropping the keys added since.
+// until its next full scan makes room by dropping the keys added since. A
+// call admitted by a breaker that is dropped while the call runs still
+// counts: its failure goes to the breaker that holds the key by then.
 type Registry[K comparable] struct {
 	cfg     *config
 	maxKeys int
@@ -205,17 +207,29 @@ func (r *Registry[K]) newEpoch(now int64, n uint32) {
 // drop removes key's breaker b if it is still evictable. Holding b.mu
 // keeps b from tripping between the check and the removal (a breaker
 // found evictable by scan may have failed since). r.mu must be held.
+//
+// A call admitted by b may still be running. Its failure, if it fails,
+// must reach the breaker that holds the key next, or a flood of new keys
+// could keep a failing tenant from ever tripping. b is marked dropped
+// before it is checked, and closedDone counts a failure before it looks
+// for the mark: so either the check sees the failure and keeps b, or the
+// failure sees the mark and is forwarded (through b.cold.live). Both may
+// happen; then b is kept and, holding b.mu, closedDone finds no live.
 func (r *Registry[K]) drop(key K, b *Breaker) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.evictableLocked() {
+	m := r.idx.writable()
+	if m[key] != b {
 		return
 	}
-	if m := r.idx.writable(); m[key] == b {
-		delete(m, key)
-		b.seen.Store(dropped)
-		r.count.Add(-1)
+	seen := b.seen.Swap(dropped)
+	if !b.evictableLocked() {
+		b.seen.CompareAndSwap(dropped, seen)
+		return
 	}
+	delete(m, key)
+	r.count.Add(-1)
+	b.coldFields().live = func() *Breaker { return r.Get(key) }
 }
 
 // Len returns the number of tracked breakers.
