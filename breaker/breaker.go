@@ -59,7 +59,7 @@ func (b *Breaker) successor() func() *Breaker {
 // state change cannot affect the new state.
 type generation struct {
 	b     *Breaker
-	done  func(error) // handed out by Allow; made once per generation
+	done  func(error) // Closed: handed out by Allow; made once per generation
 	since int64       // when the state was entered, ns since cfg.base; never for a new breaker
 	// until is, for Open, when probes may start (set before the generation
 	// is installed, then fixed); for HalfOpen, when the probes in flight
@@ -93,11 +93,8 @@ func newBreaker(key string, cfg *config) *Breaker {
 
 func (b *Breaker) newGen(s State, since int64) *generation {
 	g := &generation{b: b, state: s, since: since}
-	switch s {
-	case Closed:
+	if s == Closed {
 		g.done = g.closedDone
-	case HalfOpen:
-		g.done = g.probeDone
 	}
 	return g
 }
@@ -105,6 +102,11 @@ func (b *Breaker) newGen(s State, since int64) *generation {
 // Allow asks to make one call. If the breaker rejects it, err is an
 // *OpenError matching ErrOpen. Otherwise the caller makes the call and must
 // then call done exactly once with its error (nil for success).
+//
+// The done of a closed breaker is shared by all its calls, so that the
+// success path does not allocate: calling it again reports another call.
+// A half-open breaker's probes each get their own done, which reports
+// once, however often it is called.
 func (b *Breaker) Allow() (done func(error), err error) {
 	g := b.gen.Load()
 	if g.state == Closed {
@@ -131,7 +133,7 @@ func (b *Breaker) allowSlow(g *generation) (func(error), error) {
 				// caller who finds every slot taken also sees the deadline.
 				extend(&g.until, later(now, b.cfg.cooldown))
 				if g.inflight.CompareAndSwap(n, n+1) {
-					return g.done, nil
+					return g.probe(), nil
 				}
 			}
 			// Probes that never report (a caller that forgot done) must not
@@ -211,6 +213,18 @@ func (g *generation) closedDone(err error) {
 func (b *Breaker) lateFailure(err error) {
 	if g := b.gen.Load(); g.state == Closed {
 		g.closedDone(err)
+	}
+}
+
+// probe returns the done of one probe admitted by half-open generation g.
+// It reports the first result only: a probe that reported twice would
+// count as two successes or free a second slot.
+func (g *generation) probe() func(error) {
+	var reported atomic.Bool
+	return func(err error) {
+		if reported.CompareAndSwap(false, true) {
+			g.probeDone(err)
+		}
 	}
 }
 
