@@ -191,7 +191,7 @@ func (g *generation) closedDone(err error) {
 		}
 		return
 	}
-	n := g.failures.Add(1)
+	n := increment(&g.failures)
 	if b.seen.Load() == dropped {
 		// The registry dropped b while the call ran (see Registry.drop).
 		b.mu.Lock()
@@ -240,7 +240,7 @@ func (g *generation) probeDone(err error) {
 	case failure:
 		b.trip(g, err)
 	case success:
-		if g.successes.Add(1) >= b.cfg.successes {
+		if increment(&g.successes) >= b.cfg.successes {
 			_, now := b.cfg.clock()
 			b.transition(g, Closed, nil, now)
 		}
@@ -316,6 +316,20 @@ func (b *Breaker) cooldown() time.Duration {
 		c *= 2
 	}
 	return min(c, b.cfg.maxCooldown)
+}
+
+// increment adds one to v, unless v is math.MaxInt32, and returns the
+// new value.
+func increment(v *atomic.Int32) int32 {
+	for {
+		n := v.Load()
+		if n == math.MaxInt32 {
+			return n
+		}
+		if v.CompareAndSwap(n, n+1) {
+			return n + 1
+		}
+	}
 }
 
 // later returns now+d, saturating rather than overflowing.
