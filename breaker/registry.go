@@ -45,7 +45,6 @@ type Registry[K comparable] struct {
 	crowded  bool
 	fresh    []K
 	scanWait int
-	scans    int // full scans, for tests
 }
 
 // RegistryOption configures a Registry.
@@ -157,7 +156,6 @@ func (r *Registry[K]) sweep(now, half int64) {
 // evictable ones by age in epochs (0, 1 or 2). r.mu must be held.
 func (r *Registry[K]) scan(now int64) (byAge [3][]K) {
 	r.lastSweep = now
-	r.scans++
 	cur := r.epoch.Load()
 	full := r.count.Load() >= int64(r.maxKeys)
 	// Ranging over the current map while drop deletes from it is fine:
