@@ -209,3 +209,17 @@ func TestProbeDoneCalledTwiceCountsOnce(t *testing.T) {
 	first(nil)
 	assert.Equal(t, Closed, b.State())
 }
+
+// The cap on doubling is exact: with an odd MaxCooldown, half of it rounds
+// down, and a cooldown equal to that half doubles to just under the cap.
+func TestCooldownDoublingStopsAtTheCap(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{ConsecutiveFailures: 1, Cooldown: time.Second, MaxCooldown: 2*time.Second + 1, Now: clk.Now})
+	require.True(t, call(b, errBoom))
+	clk.Advance(time.Second)
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, 2*time.Second, b.Snapshot().Cooldown)
+	clk.Advance(2 * time.Second)
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, 2*time.Second+1, b.Snapshot().Cooldown)
+}

@@ -55,3 +55,37 @@ func TestSettingsHugeCountsDoNotWrap(t *testing.T) {
 		assert.Equal(t, maxWindow, b.cfg.minCalls)
 	})
 }
+
+// With FailureRatio set and Window and MinCalls zero, the window holds the
+// last 20 calls and the ratio applies from the 10th.
+func TestFailureRatioDefaults(t *testing.T) {
+	b := New(Settings{ConsecutiveFailures: -1, FailureRatio: 1})
+	for i := range 9 {
+		require.True(t, call(b, errBoom))
+		require.Equal(t, Closed, b.State(), "call %d: fewer than 10 calls", i)
+	}
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, Open, b.State(), "10 of 10")
+
+	b = New(Settings{ConsecutiveFailures: -1, FailureRatio: 0.5})
+	for range 25 {
+		require.True(t, call(b, nil))
+	}
+	for i := range 9 {
+		require.True(t, call(b, errBoom))
+		require.Equal(t, Closed, b.State(), "%d of the last 20", i+1)
+	}
+	s := b.Snapshot()
+	assert.Equal(t, 20, s.WindowCalls)
+	assert.Equal(t, 9, s.WindowFailures)
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, Open, b.State(), "10 of the last 20")
+
+	b = New(Settings{ConsecutiveFailures: -1, FailureRatio: 0.5, Window: 4})
+	for _, err := range []error{errBoom, errBoom, nil} {
+		require.True(t, call(b, err))
+	}
+	assert.Equal(t, Closed, b.State(), "MinCalls defaults to 10, capped at Window")
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, Open, b.State(), "3 of 4, with 4 calls")
+}

@@ -119,3 +119,22 @@ func TestSyncFromHalfOpenKeepsTheCooldown(t *testing.T) {
 	assert.Equal(t, time.Minute, s.RetryAfter)
 	assert.Equal(t, time.Second, s.Cooldown)
 }
+
+// A shared open period that ends before the local one changes nothing: the
+// breaker keeps its longer period and reports no transition.
+func TestSyncKeepsALongerLocalOpenPeriod(t *testing.T) {
+	for _, shared := range []time.Duration{10 * time.Second, time.Minute} {
+		clk := newFakeClock()
+		store := &MemoryStore{}
+		var changes int
+		b := NewRegistry[string](Settings{ConsecutiveFailures: 1, Cooldown: time.Minute, Now: clk.Now, Store: store,
+			OnStateChange: func(Transition) { changes++ }}).Get("clinic")
+		require.True(t, call(b, errBoom))
+		require.Equal(t, 1, changes)
+		ctx := context.Background()
+		require.NoError(t, store.Publish(ctx, Transition{Key: "clinic", To: Open}, clk.Now().Add(shared)))
+		require.NoError(t, b.Sync(ctx))
+		assert.Equal(t, time.Minute, b.Snapshot().RetryAfter, "shared %v", shared)
+		assert.Equal(t, 1, changes, "shared %v: no transition", shared)
+	}
+}
