@@ -77,18 +77,29 @@ type generation struct {
 // no time given).
 const never = math.MinInt64
 
-// New returns a closed breaker configured by s.
+// New returns a breaker configured by s: closed, or open if s.Store says
+// that other instances opened it (a lone breaker's key is "").
 func New(s Settings) *Breaker {
-	return newBreaker("", newConfig(s))
+	b, adopted := newBreaker("", newConfig(s))
+	if adopted {
+		b.report()
+	}
+	return b
 }
 
-func newBreaker(key string, cfg *config) *Breaker {
-	b := &Breaker{key: key, cfg: cfg}
+// newBreaker returns a breaker for key, closed or, if the Store says so,
+// open; adopted says that the caller must then call report with no lock
+// held.
+func newBreaker(key string, cfg *config) (b *Breaker, adopted bool) {
+	b = &Breaker{key: key, cfg: cfg}
 	if cfg.ratio > 0 {
 		b.win = newWindow(cfg.window)
 	}
 	b.gen.Store(b.newGen(Closed, never))
-	return b
+	if cfg.store != nil {
+		adopted = b.adopt()
+	}
+	return b, adopted
 }
 
 func (b *Breaker) newGen(s State, since int64) *generation {
@@ -146,195 +157,6 @@ func (b *Breaker) allowSlow(g *generation) (func(error), error) {
 			g = b.transition(g, HalfOpen, nil, now)
 		}
 	}
-}
-
-// closedDone records the result of a call admitted by a closed generation.
-func (g *generation) closedDone(err error) {
-	b := g.b
-	if err == nil && b.win == nil {
-		// The hot path: a success with no window to update. A stale
-		// generation's count is nobody's concern.
-		if g.failures.Load() != 0 {
-			g.failures.Store(0)
-		}
-		return
-	}
-	o := b.cfg.classify(err)
-	if o == neutral || b.gen.Load() != g {
-		return
-	}
-	if b.win != nil {
-		b.mu.Lock()
-		if b.gen.Load() != g {
-			b.mu.Unlock()
-			return
-		}
-		if live := b.successor(); live != nil {
-			b.mu.Unlock()
-			if o == failure {
-				live().lateFailure(err)
-			}
-			return
-		}
-		b.win.add(o == failure)
-		trip := o == failure && b.win.calls >= b.cfg.minCalls &&
-			float64(b.win.failures) >= b.cfg.ratio*float64(b.win.calls)
-		b.mu.Unlock()
-		if trip {
-			b.trip(g, err)
-			return
-		}
-	}
-	if o == success {
-		if g.failures.Load() != 0 {
-			g.failures.Store(0)
-		}
-		return
-	}
-	n := increment(&g.failures)
-	if b.seen.Load() == dropped {
-		// The registry dropped b while the call ran (see Registry.drop).
-		b.mu.Lock()
-		live := b.successor()
-		b.mu.Unlock()
-		if live != nil {
-			live().lateFailure(err)
-			return
-		}
-	}
-	if b.cfg.consecutive > 0 && n >= b.cfg.consecutive {
-		b.trip(g, err)
-	}
-}
-
-// lateFailure counts the failure of a call that a dropped predecessor of b
-// admitted, if b is closed: as for any result that started before a state
-// change, an open or half-open b ignores it.
-func (b *Breaker) lateFailure(err error) {
-	if g := b.gen.Load(); g.state == Closed {
-		g.closedDone(err)
-	}
-}
-
-// probe returns the done of one probe admitted by half-open generation g.
-// It reports the first result only: a probe that reported twice would
-// count as two successes or free a second slot.
-func (g *generation) probe() func(error) {
-	var reported atomic.Bool
-	return func(err error) {
-		if reported.CompareAndSwap(false, true) {
-			g.probeDone(err)
-		}
-	}
-}
-
-// probeDone records the result of a probe admitted by a half-open generation.
-func (g *generation) probeDone(err error) {
-	b := g.b
-	o := b.cfg.classify(err)
-	if b.gen.Load() != g {
-		return
-	}
-	g.inflight.Add(-1)
-	switch o {
-	case failure:
-		b.trip(g, err)
-	case success:
-		if increment(&g.successes) >= b.cfg.successes {
-			_, now := b.cfg.clock()
-			b.transition(g, Closed, nil, now)
-		}
-	}
-}
-
-// trip opens the breaker from generation g, which failed with cause.
-func (b *Breaker) trip(g *generation, cause error) {
-	_, now := b.cfg.clock()
-	b.transition(g, Open, cause, now)
-}
-
-// transition moves the breaker from generation from to a new generation in
-// state to, unless another transition got there first. It returns the
-// current generation either way. Listeners are told after the lock is
-// released.
-func (b *Breaker) transition(from *generation, to State, cause error, now int64) *generation {
-	b.mu.Lock()
-	if cur := b.gen.Load(); cur != from {
-		b.mu.Unlock()
-		return cur
-	}
-	return b.enterAndUnlock(from, to, cause, now, never)
-}
-
-// enterAndUnlock installs a new generation in state to (see enter), queues
-// the change from generation from for the listeners, releases b.mu, which
-// must be held, and reports. It returns the new generation.
-func (b *Breaker) enterAndUnlock(from *generation, to State, cause error, now, until int64) *generation {
-	g := b.enter(to, now, until)
-	report := b.queue(from.state, g, cause, now)
-	b.mu.Unlock()
-	if report {
-		b.report()
-	}
-	return g
-}
-
-// enter installs a new generation in state s. For Open, until, unless
-// never, replaces the cooldown. b.mu must be held.
-func (b *Breaker) enter(s State, now, until int64) *generation {
-	g := b.newGen(s, now)
-	switch s {
-	case Open:
-		if until == never {
-			if b.gen.Load().state == HalfOpen && b.cooldown() < b.cfg.maxCooldown {
-				b.doublings++
-			}
-			until = later(now, b.cooldown())
-		}
-		g.until.Store(until)
-	case HalfOpen:
-		g.until.Store(later(now, b.cfg.cooldown))
-	case Closed:
-		b.doublings = 0
-	}
-	if s != HalfOpen && b.win != nil {
-		b.win.reset()
-	}
-	b.gen.Store(g)
-	return g
-}
-
-// cooldown returns the length of the present or last open period:
-// Settings.Cooldown doubled b.doublings times, up to MaxCooldown. b.mu must
-// be held.
-func (b *Breaker) cooldown() time.Duration {
-	c := b.cfg.cooldown
-	for range b.doublings {
-		if c > b.cfg.maxCooldown/2 {
-			return b.cfg.maxCooldown
-		}
-		c *= 2
-	}
-	return min(c, b.cfg.maxCooldown)
-}
-
-// increment adds one to v, unless v is math.MaxInt32, and returns the
-// new value.
-func increment(v *atomic.Int32) int32 {
-	for {
-		n := v.Load()
-		if n == math.MaxInt32 {
-			return n
-		}
-		if v.CompareAndSwap(n, n+1) {
-			return n + 1
-		}
-	}
-}
-
-// later returns now+d, saturating rather than overflowing.
-func later(now int64, d time.Duration) int64 {
-	return now + min(int64(d), math.MaxInt64-max(now, 0))
 }
 
 // State returns the breaker's state. An open breaker whose cooldown has

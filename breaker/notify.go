@@ -1,7 +1,6 @@
 package breaker
 
 import (
-	"context"
 	"sync/atomic"
 	"time"
 )
@@ -70,9 +69,7 @@ func (b *Breaker) tell(n note) {
 		b.cfg.onChange(n.t)
 	}
 	if b.cfg.store != nil && n.t.To != HalfOpen && n.t.Cause != ErrShared {
-		// The local breaker works whatever the store says; a Store reports
-		// its own failures (see Store).
-		_ = b.cfg.store.Publish(context.Background(), n.t, n.until)
+		b.cfg.store.Publish(n.t, n.until)
 	}
 }
 

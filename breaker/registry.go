@@ -90,22 +90,35 @@ func (r *Registry[K]) Get(key K) *Breaker {
 	if b, ok := (*r.idx.read.Load())[key]; ok {
 		if s, e := b.seen.Load(), r.epoch.Load(); s != e {
 			if s == dropped || !b.seen.CompareAndSwap(s, e) {
-				return r.insert(key)
+				return r.getSlow(key)
 			}
 		}
 		return b
 	}
-	return r.insert(key)
+	return r.getSlow(key)
 }
 
-func (r *Registry[K]) insert(key K) *Breaker {
+// getSlow is Get for a key missing from the read map or a breaker whose
+// epoch must be updated.
+func (r *Registry[K]) getSlow(key K) *Breaker {
+	b, adopted := r.insert(key)
+	if adopted {
+		b.report()
+	}
+	return b
+}
+
+// insert returns key's breaker, creating it if needed; adopted says that
+// the new breaker took an open state from the Store, which the caller must
+// report (b.report, with no lock held).
+func (r *Registry[K]) insert(key K) (b *Breaker, adopted bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, now := r.cfg.clock()
 	defer r.idx.missed(now) // runs before the unlock
 	if b, ok := r.idx.current()[key]; ok {
 		b.seen.Store(r.epoch.Load())
-		return b
+		return b, false
 	}
 	// An epoch ends after idleTTL/2, or after maxKeys/8 inserts so that a
 	// full registry can tell the least recently used breakers apart. Only
@@ -122,14 +135,14 @@ func (r *Registry[K]) insert(key K) *Breaker {
 	if r.count.Load() >= int64(r.maxKeys) || now-r.lastSweep >= half {
 		r.sweep(now, half)
 	}
-	b := newBreaker(keyString(key), r.cfg)
+	b, adopted = newBreaker(keyString(key), r.cfg)
 	b.seen.Store(r.epoch.Load())
 	r.idx.writable()[key] = b
 	r.count.Add(1)
 	if r.crowded {
 		r.fresh = append(r.fresh, key)
 	}
-	return b
+	return b, adopted
 }
 
 // sweep drops idle breakers and, when the registry is full, the least
@@ -247,9 +260,24 @@ func (r *Registry[K]) Snapshot() []Snapshot {
 }
 
 // Sync adopts the shared state of key's breaker from the Store (see
-// Breaker.Sync).
+// Breaker.Sync). A key the registry does not track is left alone: its
+// breaker adopts the shared state when Get creates it.
 func (r *Registry[K]) Sync(ctx context.Context, key K) error {
-	return r.Get(key).Sync(ctx)
+	b := r.lookup(key)
+	if b == nil {
+		return ctx.Err()
+	}
+	return b.Sync(ctx)
+}
+
+// lookup returns key's breaker, or nil if the registry does not track it.
+func (r *Registry[K]) lookup(key K) *Breaker {
+	if b, ok := (*r.idx.read.Load())[key]; ok && b.seen.Load() != dropped {
+		return b
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.idx.current()[key]
 }
 
 func keyString[K comparable](key K) string {
