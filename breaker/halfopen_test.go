@@ -223,3 +223,14 @@ func TestCooldownDoublingStopsAtTheCap(t *testing.T) {
 	require.True(t, call(b, errBoom))
 	assert.Equal(t, 2*time.Second+1, b.Snapshot().Cooldown)
 }
+
+// A MaxCooldown so large that twice it overflows still lets a small
+// cooldown double step by step.
+func TestCooldownDoublesUnderAHugeMaxCooldown(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{ConsecutiveFailures: 1, Cooldown: time.Second, MaxCooldown: 1 << 62, Now: clk.Now})
+	require.True(t, call(b, errBoom))
+	clk.Advance(time.Second)
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, 2*time.Second, b.Snapshot().Cooldown)
+}

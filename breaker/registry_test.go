@@ -276,3 +276,15 @@ func TestRegistryDroppedBreakerIsNotReturned(t *testing.T) {
 	assert.NotSame(t, old, fresh, "so Get makes a new one")
 	assert.Same(t, fresh, r.Get("idle"))
 }
+
+// A miss publishes the dirty map once lookups have missed it a quarter as
+// many times as it has keys (4*misses >= keys), counting from the last
+// publication.
+func TestRegistryPublishesAfterAQuarterOfMisses(t *testing.T) {
+	r := NewRegistry[int](Settings{Now: newFakeClock().Now})
+	want := []int{1, 2, 3, 4, 4, 6, 6, 8, 8, 8, 11}
+	for i, n := range want {
+		r.Get(i)
+		require.Len(t, *r.idx.read.Load(), n, "after key %d", i)
+	}
+}
