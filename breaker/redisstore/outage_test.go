@@ -141,10 +141,9 @@ func TestRedisOutageKeepsCallsFlowingAndSharingResumes(t *testing.T) {
 	assert.Equal(t, 1, infos, "%q", logs.messages())
 }
 
-// A Redis that accepts connections and never answers: calls never wait,
-// transitions of one key replace each other in the queue, and the store
-// reports itself degraded.
-func TestUnresponsiveRedisNeverBlocksCalls(t *testing.T) {
+// silentServer listens for connections that it accepts and never answers,
+// like a Redis on the far side of a network partition.
+func silentServer(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var conns sync.WaitGroup
@@ -170,9 +169,17 @@ func TestUnresponsiveRedisNeverBlocksCalls(t *testing.T) {
 			_ = c.Close()
 		}
 	})
-	opt := &redis.Options{Addr: l.Addr().String(), ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond}
+	return l.Addr().String()
+}
+
+// A Redis that accepts connections and never answers: calls never wait,
+// transitions of one key replace each other in the queue, and the store
+// reports itself degraded once a write times out.
+func TestUnresponsiveRedisNeverBlocksCalls(t *testing.T) {
+	opt := &redis.Options{Addr: silentServer(t), ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond}
 	logs := &logRecorder{}
 	in := newInstance(t, opt, "p:", breaker.Settings{ConsecutiveFailures: 1}, redisstore.WithLogger(slog.New(logs)))
+	check := in.store.Check("breakers")
 	br := in.reg.Get("clinic")
 	start := time.Now()
 	for range 1000 {
@@ -181,14 +188,137 @@ func TestUnresponsiveRedisNeverBlocksCalls(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	assert.Less(t, elapsed, time.Second, "1000 trips and resets")
-	check := in.store.Check("breakers")
-	eventually(t, 5*time.Second, func() bool { return check.Func(context.Background()).Status == health.Degraded }, "degraded")
+	eventually(t, 5*time.Second, func() bool {
+		return strings.HasPrefix(check.Func(context.Background()).Message, "cannot reach Redis")
+	}, "degraded")
 	st := in.store.Stats()
 	assert.Equal(t, 1, st.Queued, "2000 transitions of one key: the latest waits")
 	assert.Zero(t, st.Published)
 	assert.False(t, st.Reachable)
 	eventually(t, 5*time.Second, func() bool { return in.store.Stats().Errors >= 2 }, "errors counted")
 	assert.Len(t, logs.messages(), 1, "logged once: %q", logs.messages())
+}
+
+// Until Watch has caught up with Redis once, the store says it is
+// connecting.
+func TestCheckWhileConnecting(t *testing.T) {
+	opt := &redis.Options{Addr: silentServer(t), ReadTimeout: time.Second}
+	in := newInstance(t, opt, "p:", breaker.Settings{})
+	check := in.store.Check("breakers")
+	eventually(t, 2*time.Second, func() bool {
+		return !strings.HasPrefix(check.Func(context.Background()).Message, "not watching")
+	}, "Watch runs")
+	r := check.Func(context.Background())
+	assert.Equal(t, health.Degraded, r.Status)
+	assert.Equal(t, "connecting to Redis: circuit breakers run instance-local", r.Message)
+}
+
+// partition is a TCP proxy to a Redis that can stop forwarding, as a
+// network partition would: connections stay open and go silent.
+type partition struct {
+	mu     sync.Mutex
+	cut    bool
+	healed *sync.Cond
+}
+
+func newPartition(t *testing.T, target string) (p *partition, addr string) {
+	p = &partition{}
+	p.healed = sync.NewCond(&p.mu)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			p.mu.Lock()
+			for p.cut {
+				p.healed.Wait()
+			}
+			p.mu.Unlock()
+			if n > 0 {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				_ = dst.Close()
+				return
+			}
+		}
+	}
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			r, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, r)
+			mu.Unlock()
+			wg.Go(func() { pipe(r, c) })
+			wg.Go(func() { pipe(c, r) })
+		}
+	})
+	t.Cleanup(func() {
+		p.heal()
+		_ = l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return p, l.Addr().String()
+}
+
+func (p *partition) cutOff() { p.mu.Lock(); p.cut = true; p.mu.Unlock() }
+
+func (p *partition) heal() {
+	p.mu.Lock()
+	p.cut = false
+	p.mu.Unlock()
+	p.healed.Broadcast()
+}
+
+// A subscription that goes silent (a partition: no error, no answer) is
+// noticed within about twice the health check interval, with nothing to
+// publish; once the partition heals, sharing resumes.
+func TestSilentSubscriptionIsAnOutage(t *testing.T) {
+	shared := sharedRedis(t)
+	p, addr := newPartition(t, shared.Addr)
+	opt := *shared
+	opt.Addr = addr
+	opt.ReadTimeout, opt.WriteTimeout, opt.DialTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
+	prefix := uniquePrefix(t)
+	in := newInstance(t, &opt, prefix, breaker.Settings{}, redisstore.WithHealthCheckInterval(100*time.Millisecond),
+		redisstore.WithHealthCheckInterval(0))
+	in.waitReachable(t)
+	check := in.store.Check("breakers")
+	require.Equal(t, health.Healthy, check.Func(context.Background()).Status)
+
+	p.cutOff()
+	d := eventually(t, 2*time.Second, func() bool {
+		return strings.HasPrefix(check.Func(context.Background()).Message, "cannot reach Redis")
+	}, "the silence is noticed")
+	t.Logf("noticed after %v", d)
+	assert.GreaterOrEqual(t, d, 100*time.Millisecond, "a timeout, then an unanswered ping")
+
+	p.heal()
+	in.waitReachable(t)
+	other := newInstance(t, shared, prefix, breaker.Settings{ConsecutiveFailures: 1})
+	other.waitReachable(t)
+	br := in.reg.Get("clinic")
+	trip(t, other.reg.Get("clinic"))
+	eventually(t, time.Second, func() bool { return br.State() == breaker.Open }, "sharing resumes")
 }
 
 // Without Watch running nothing is written: Publish queues up to the

@@ -22,6 +22,7 @@ type Store struct {
 	id        string // tells this store's messages from other instances'
 	log       *slog.Logger
 	queueSize int
+	pingEvery time.Duration
 
 	mu      sync.Mutex
 	pending map[string]update // coalesced per key, waiting for Watch
@@ -80,6 +81,19 @@ func WithQueueSize(n int) Option {
 	}
 }
 
+// WithHealthCheckInterval sets how long the subscription may stay silent
+// before Watch pings Redis (default 5s). A ping unanswered for as long
+// again ends the connection and counts as an outage: a connection that
+// died without being closed (a network partition) is noticed within twice
+// the interval.
+func WithHealthCheckInterval(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.pingEvery = d
+		}
+	}
+}
+
 // New returns a Store that shares open circuits through rdb: a
 // *redis.Client (standalone, or Sentinel failover) or a
 // *redis.ClusterClient, on Redis 6.2 or later. It starts no goroutine:
@@ -90,6 +104,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		prefix:    "breaker:",
 		id:        instanceID(),
 		queueSize: 10_000,
+		pingEvery: 5 * time.Second,
 		pending:   make(map[string]update),
 		wake:      make(chan struct{}, 1),
 		mirror:    make(map[string]int64),

@@ -15,14 +15,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// pingEvery is how long the subscription may stay silent before Watch
-// pings Redis; a ping unanswered for as long again ends the connection.
-const pingEvery = 5 * time.Second
-
 // errNoPong ends a subscription whose connection stopped answering.
 var errNoPong = errors.New("redisstore: no answer to ping")
 
-// Watch runs the Store until ctx ends, then returns ctx's error. It writes
+// Watch runs the Store until ctx ends, then returns ctx's error (once its
+// Redis commands in flight have ended: within the client's timeouts). It writes
 // what Publish queued and keeps the mirror that OpenUntil reads: on each
 // (re)connection it subscribes to the Store's channel and reads every open
 // key (SCAN), then applies each change other instances announce. It calls
@@ -80,7 +77,7 @@ func (s *Store) session(ctx context.Context, syncKey func(context.Context, strin
 			s.prune()
 			pruned = time.Now()
 		}
-		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
+		msg, err := ps.ReceiveTimeout(ctx, s.pingEvery)
 		if err != nil {
 			var ne net.Error
 			if !errors.As(err, &ne) || !ne.Timeout() || ctx.Err() != nil {
