@@ -63,27 +63,11 @@ func watched(b *testing.B, rdb *redis.Client, prefix string, sync func(context.C
 func BenchmarkRedisStoreClosedSuccess(b *testing.B) {
 	rdb := benchRedis(b)
 	b.Run("impl=resilience/store=none", func(b *testing.B) {
-		br := ours.New(ours.Settings{})
-		b.ReportAllocs()
-		for b.Loop() {
-			done, err := br.Allow()
-			if err != nil {
-				b.Fatal(err)
-			}
-			done(nil)
-		}
+		allowLoop(b, ours.New(ours.Settings{}))
 	})
 	b.Run("impl=resilience/store=redis", func(b *testing.B) {
 		store := watched(b, rdb, benchPrefix(), func(context.Context, string) error { return nil })
-		br := ours.New(ours.Settings{Store: store})
-		b.ReportAllocs()
-		for b.Loop() {
-			done, err := br.Allow()
-			if err != nil {
-				b.Fatal(err)
-			}
-			done(nil)
-		}
+		allowLoop(b, ours.New(ours.Settings{Store: store}))
 	})
 	b.Run("impl=gobreaker/store=redis", func(b *testing.B) {
 		shared := &gobreakerRedis{rdb: rdb, prefix: benchPrefix()}

@@ -42,12 +42,8 @@ func (s *Store) publishLoop(ctx context.Context) {
 	backoff := time.Duration(0)
 	for {
 		if backoff > 0 {
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !pause(ctx, backoff) {
 				return
-			case <-t.C:
 			}
 		} else {
 			select {
@@ -61,11 +57,28 @@ func (s *Store) publishLoop(ctx context.Context) {
 				return
 			}
 			s.failed(publisher, err)
-			backoff = min(max(2*backoff, minBackoff), maxBackoff)
+			backoff = longer(backoff)
 			continue
 		}
 		s.succeeded(publisher)
 		backoff = 0
+	}
+}
+
+// longer returns the pause after another failure, following backoff.
+func longer(backoff time.Duration) time.Duration {
+	return min(max(2*backoff, minBackoff), maxBackoff)
+}
+
+// pause waits for d and reports whether ctx is still live.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -52,13 +52,9 @@ func (s *Store) subscribeLoop(ctx context.Context, syncKey func(context.Context,
 			return
 		}
 		s.failed(subscriber, err)
-		backoff = min(max(2*backoff, minBackoff), maxBackoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		backoff = longer(backoff)
+		if !pause(ctx, backoff) {
 			return
-		case <-t.C:
 		}
 	}
 }
