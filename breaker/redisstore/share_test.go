@@ -57,6 +57,9 @@ func TestInstancesShareAnOpenCircuit(t *testing.T) {
 
 	// The period ends everywhere: a's probe succeeds and closes them all.
 	eventually(t, cooldown, func() bool { return a.reg.Get("clinic-a").State() == breaker.HalfOpen }, "the period ends")
+	for name, in := range map[string]*instance{"b": b, "c": c, "d": d} {
+		assert.Equal(t, breaker.HalfOpen, in.reg.Get("clinic-a").State(), "%s admits probes once the period ends", name)
+	}
 	require.False(t, rejects(a.reg.Get("clinic-a")), "a's probe is admitted and succeeds")
 	require.Equal(t, breaker.Closed, a.reg.Get("clinic-a").State())
 	for name, in := range map[string]*instance{"b": b, "c": c, "d": d} {
