@@ -205,20 +205,32 @@ func TestRegistryFullOfOpenBreakersScansRarely(t *testing.T) {
 		open[i] = r.Get(-i - 1)
 		require.True(t, call(open[i], errBoom))
 	}
+	clk.Advance(time.Hour)
 	// A full scan stamps lastSweep with the time: with the clock moving
 	// on by a nanosecond per insert, each scan leaves a new stamp.
 	scans := 0
-	for i := range 8000 {
+	insert := func(k int) {
 		clk.Advance(time.Nanosecond)
 		last := r.lastSweep
-		r.Get(i)
+		r.Get(k)
 		if r.lastSweep != last {
 			scans++
 		}
 		require.LessOrEqual(t, r.Len(), 801)
 	}
-	assert.Positive(t, scans)
-	assert.LessOrEqual(t, scans, 80, "at most one full scan per maxKeys/8 inserts")
+	for i := range 8000 {
+		insert(i)
+	}
+	assert.Equal(t, 80, scans, "one full scan, then maxKeys/8 inserts without")
+	// Half an idle TTL after the last scan, the next insert scans again.
+	last := r.lastSweep
+	_, now := r.cfg.clock()
+	clk.Advance(time.Duration(last + int64(5*time.Minute) - 2 - now))
+	insert(-10_000)
+	assert.Equal(t, 80, scans, "a nanosecond short of half the TTL: no scan")
+	insert(-10_001)
+	assert.Equal(t, 81, scans, "half the TTL: a scan")
+	assert.Equal(t, last+int64(5*time.Minute), r.lastSweep)
 	for i, b := range open {
 		require.Same(t, b, r.Get(-i-1))
 	}

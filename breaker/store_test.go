@@ -119,21 +119,35 @@ func TestSyncFromHalfOpenKeepsTheCooldown(t *testing.T) {
 	assert.Equal(t, time.Second, s.Cooldown)
 }
 
-// A shared open period that ends before the local one changes nothing: the
-// breaker keeps its longer period and reports no transition.
+// A shared open period that ends before the local one, or with it, changes
+// nothing: the breaker keeps its period (and the time it opened) and
+// reports no transition. Nor does one that ends now.
 func TestSyncKeepsALongerLocalOpenPeriod(t *testing.T) {
-	for _, shared := range []time.Duration{10 * time.Second, time.Minute} {
+	for _, shared := range []time.Duration{10 * time.Second, 50 * time.Second} {
 		clk := newFakeClock()
 		store := &MemoryStore{}
 		var changes int
 		b := NewRegistry[string](Settings{ConsecutiveFailures: 1, Cooldown: time.Minute, Now: clk.Now, Store: store,
 			OnStateChange: func(Transition) { changes++ }}).Get("clinic")
 		require.True(t, call(b, errBoom))
+		opened := clk.Now()
 		require.Equal(t, 1, changes)
+		clk.Advance(10 * time.Second)
 		ctx := context.Background()
 		store.Publish(Transition{Key: "clinic", To: Open}, clk.Now().Add(shared))
 		require.NoError(t, b.Sync(ctx))
-		assert.Equal(t, time.Minute, b.Snapshot().RetryAfter, "shared %v", shared)
+		s := b.Snapshot()
+		assert.Equal(t, 50*time.Second, s.RetryAfter, "shared %v", shared)
+		assert.Equal(t, opened, s.Since, "shared %v: the same open period", shared)
 		assert.Equal(t, 1, changes, "shared %v: no transition", shared)
 	}
+
+	clk := newFakeClock()
+	store := &MemoryStore{}
+	var changes int
+	b := NewRegistry[string](Settings{Now: clk.Now, Store: store, OnStateChange: func(Transition) { changes++ }}).Get("clinic")
+	store.Publish(Transition{Key: "clinic", To: Open}, clk.Now())
+	require.NoError(t, b.Sync(context.Background()))
+	assert.Zero(t, changes, "a period that ends now has ended")
+	assert.Equal(t, Closed, b.Snapshot().State)
 }
