@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"maps"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -104,4 +106,18 @@ func TestCatchUpClosesVanishedKeysUnlessRedisRestarted(t *testing.T) {
 			assert.Equal(t, server, s.server)
 		})
 	}
+}
+
+// The mirror forgets open periods that ended more than a minute ago, and
+// keeps the others.
+func TestPruneForgetsLongEndedPeriods(t *testing.T) {
+	s := New(nil)
+	now := time.Now()
+	s.mirror = map[string]int64{
+		"open":       now.Add(time.Minute).UnixMilli(),
+		"just ended": now.Add(-time.Second).UnixMilli(),
+		"ended":      now.Add(-time.Minute - time.Second).UnixMilli(),
+	}
+	s.prune()
+	assert.Equal(t, []string{"just ended", "open"}, slices.Sorted(maps.Keys(s.mirror)))
 }
