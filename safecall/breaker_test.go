@@ -107,6 +107,19 @@ func TestBreakerReopensBeforeWaitEnds(t *testing.T) {
 	})
 }
 
+func TestBreakerReopensAsWaitEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The cooldown ends exactly when the wait does: the next attempt is
+		// the probe, not a rejection.
+		b := breaker.New(breaker.Settings{ConsecutiveFailures: 1, Cooldown: time.Second})
+		s := newScript(&statusError{code: 503})
+		_, err := safecall.Call(t.Context(), "op", s.fn, safecall.WithBreaker(b), safecall.WithJitter(0))
+		require.NoError(t, err)
+		assert.Equal(t, []time.Duration{time.Second}, s.waits())
+		assert.Equal(t, breaker.Closed, b.State())
+	})
+}
+
 func TestOpenBreakerRefusesAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := breaker.New(breaker.Settings{ConsecutiveFailures: 1, Cooldown: 30 * time.Second})
@@ -227,5 +240,60 @@ func TestClassifierPanicRecordedByBreaker(t *testing.T) {
 		require.Len(t, cb.outcomes, 1, "the probe was reported")
 		assert.Error(t, cb.outcomes[0], "as a failure")
 		assert.Equal(t, breaker.Open, b.State())
+	})
+}
+
+func TestRateLimitIsNeutralForBreaker(t *testing.T) {
+	e429 := &statusError{code: 429, ra: 2 * time.Second}
+	e503 := &statusError{code: 503}
+	t.Run("429 with Retry-After does not open the tenant's breaker", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := breaker.New(breaker.Settings{}) // the defaults: 3 failures in a row
+			cb := &countingBreaker{b: b}
+			s := newScript(e429, e429, e429)
+			start := time.Now()
+			v, err := safecall.Call(t.Context(), "gcal.book", s.fn, safecall.WithBreaker(cb))
+			require.NoError(t, err, "busy is not unavailable")
+			assert.Equal(t, "ok", v)
+			assert.Equal(t, 4, s.attempts())
+			assert.Equal(t, 6*time.Second, time.Since(start), "each retry waits as the vendor asked")
+			assert.Equal(t, []error{context.Canceled, context.Canceled, context.Canceled, nil}, cb.outcomes,
+				"reported as context.Canceled, which breakers count as neither")
+			assert.Equal(t, breaker.Closed, b.State())
+		})
+	})
+	t.Run("neither resets nor adds to a run of failures", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := breaker.New(breaker.Settings{})
+			_, err := safecall.Call(t.Context(), "gcal.book", newScript(e503, e429, e503).fn,
+				safecall.WithBreaker(b), safecall.WithRetries(2))
+			require.Error(t, err)
+			assert.Equal(t, breaker.Closed, b.State())
+			assert.Equal(t, 2, b.Snapshot().ConsecutiveFailures)
+		})
+	})
+}
+
+func TestOneFailedCallOpensDefaultBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The documented default: a breaker with zero Settings opens after 3
+		// failures in a row, and a call with the default policy makes up to
+		// 4 attempts, so one call that fails throughout opens it (at its
+		// third attempt, 3s in) and the next caller fails at once instead of
+		// waiting 7s too.
+		b := breaker.New(breaker.Settings{})
+		s := newScript(repeat(&statusError{code: 503}, 9)...)
+		start := time.Now()
+		_, err := safecall.Call(t.Context(), "gcal.book", s.fn, safecall.WithBreaker(b), safecall.WithJitter(0))
+		assert.Equal(t, 3*time.Second, time.Since(start))
+		assert.Equal(t, 3, s.attempts())
+		assert.Equal(t, safecall.CircuitOpen, safecall.ClassOf(err))
+		assert.Equal(t, breaker.Open, b.State())
+
+		start = time.Now()
+		_, err = safecall.Call(t.Context(), "gcal.book", s.fn, safecall.WithBreaker(b))
+		assert.Zero(t, time.Since(start), "the next caller fails fast")
+		assert.Equal(t, 3, s.attempts())
+		assert.Equal(t, safecall.CircuitOpen, safecall.ClassOf(err))
 	})
 }

@@ -21,14 +21,14 @@ func Call[T any](ctx context.Context, op string, fn func(context.Context) (T, er
 	for {
 		if err := ctx.Err(); err != nil {
 			var zero T
-			return zero, s.stopped(op, opts, Canceled, err)
+			return zero, s.stopped(op, Canceled, err).withMessage(opts)
 		}
 		var done func(error)
 		if c.breaker != nil {
 			d, err := c.breaker.Allow()
 			if err != nil {
 				var zero T
-				return zero, s.stopped(op, opts, CircuitOpen, err)
+				return zero, s.stopped(op, CircuitOpen, err).withMessage(opts)
 			}
 			done = d
 		}
@@ -37,9 +37,9 @@ func Call[T any](ctx context.Context, op string, fn func(context.Context) (T, er
 		if err == nil {
 			return v, nil
 		}
-		if err := s.next(ctx, &c, op, opts, class, err); err != nil {
+		if e := s.next(ctx, &c, op, class, err); e != nil {
 			var zero T
-			return zero, err
+			return zero, e.withMessage(opts)
 		}
 	}
 }
@@ -102,8 +102,9 @@ func (c *config) classOf(ctx, actx context.Context, err error) Class {
 }
 
 // breakerOutcome is what a breaker is told of an attempt: a Permanent failure
-// is a success (the dependency answered) and Canceled is context.Canceled,
-// which breakers count as neither success nor failure.
+// is a success (the dependency answered); RateLimit (the dependency is alive
+// and asked us to wait) and Canceled (the caller gave up) are
+// context.Canceled, which breakers count as neither success nor failure.
 func breakerOutcome(class Class, err error) error {
 	if err == nil {
 		return nil
@@ -111,7 +112,7 @@ func breakerOutcome(class Class, err error) error {
 	switch class {
 	case Permanent:
 		return nil
-	case Canceled:
+	case RateLimit, Canceled:
 		return context.Canceled
 	}
 	return err

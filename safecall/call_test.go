@@ -138,6 +138,45 @@ func TestRetrySchedule(t *testing.T) {
 			waits: []time.Duration{time.Second, 2 * time.Second},
 		},
 		{
+			name: "negative jitter is none", errs: []error{e503, e503},
+			opts: []safecall.Option{safecall.WithJitter(0.5), safecall.WithJitter(-1)}, attempts: 3,
+			waits: []time.Duration{time.Second, 2 * time.Second},
+		},
+		{
+			name: "backoff zero initial keeps the default", errs: repeat(e503, 9),
+			opts:    []safecall.Option{safecall.WithBackoff(0, 3*time.Second)},
+			wantErr: true, class: safecall.Temporary, attempts: 4,
+			waits: []time.Duration{time.Second, 2 * time.Second, 3 * time.Second},
+		},
+		{
+			name: "backoff zero max keeps the default", errs: repeat(e503, 9),
+			opts:    []safecall.Option{safecall.WithBackoff(3*time.Second, 0)},
+			wantErr: true, class: safecall.Temporary, attempts: 4,
+			waits: []time.Duration{3 * time.Second, 6 * time.Second, 10 * time.Second},
+		},
+		{
+			name: "backoff negative keeps the defaults", errs: repeat(e503, 9),
+			opts:    []safecall.Option{safecall.WithBackoff(-time.Second, -time.Second)},
+			wantErr: true, class: safecall.Temporary, attempts: 4,
+			waits: []time.Duration{time.Second, 2 * time.Second, 4 * time.Second},
+		},
+		{
+			name: "backoff max below initial is raised", errs: repeat(e503, 9),
+			opts:    []safecall.Option{safecall.WithBackoff(2*time.Second, time.Second)},
+			wantErr: true, class: safecall.Temporary, attempts: 4,
+			waits: []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second},
+		},
+		{
+			name: "max wait zero keeps the default", errs: []error{&statusError{code: 429, ra: 20 * time.Second}, e503},
+			opts:     []safecall.Option{safecall.WithMaxWait(0)},
+			attempts: 3, waits: []time.Duration{20 * time.Second, 2 * time.Second},
+		},
+		{
+			name: "max wait negative keeps the default", errs: []error{&statusError{code: 429, ra: time.Hour}},
+			opts:     []safecall.Option{safecall.WithMaxWait(-time.Second)},
+			attempts: 2, waits: []time.Duration{30 * time.Second},
+		},
+		{
 			name: "zero option changes nothing", errs: []error{e503},
 			opts: []safecall.Option{{}}, attempts: 2, waits: []time.Duration{time.Second},
 		},
@@ -211,6 +250,36 @@ func TestDefaultJitter(t *testing.T) {
 		// no jitter at all.
 		assert.Greater(t, len(distinct), 10, "the first wait is jittered")
 	})
+}
+
+func TestJitter(t *testing.T) {
+	tests := []struct {
+		name   string
+		f      float64
+		spread float64 // each wait is within base·(1±spread)
+	}{
+		{"half", 0.5, 0.5},
+		{"above one is one", 3, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				distinct := map[time.Duration]bool{}
+				for range 30 {
+					s := newScript(repeat(&statusError{code: 503}, 9)...)
+					_, err := safecall.Call(t.Context(), "op", s.fn, safecall.WithJitter(tt.f), safecall.WithRetries(2))
+					require.Error(t, err)
+					waits := s.waits()
+					require.Len(t, waits, 2)
+					for i, base := range []time.Duration{time.Second, 2 * time.Second} {
+						assert.InDelta(t, float64(base), float64(waits[i]), tt.spread*float64(base)+1, "wait %d", i)
+					}
+					distinct[waits[0]] = true
+				}
+				assert.Greater(t, len(distinct), 15, "waits are drawn at random")
+			})
+		})
+	}
 }
 
 func TestNoWaitPastDeadline(t *testing.T) {
@@ -328,6 +397,60 @@ func TestAttemptTimeout(t *testing.T) {
 	})
 }
 
+func TestAttemptTimeoutWithCustomClassifier(t *testing.T) {
+	// The classifier calls everything Permanent; only a failure caused by
+	// the attempt's own timeout is Temporary whatever it says.
+	permanent := safecall.WithClassifier(func(error) safecall.Class { return safecall.Permanent })
+	tests := []struct {
+		name  string
+		fn    func(ctx context.Context) (int, error)
+		opts  []safecall.Option
+		class safecall.Class
+	}{
+		{
+			name:  "hung until the attempt's deadline",
+			fn:    func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, fmt.Errorf("get: %w", ctx.Err()) },
+			opts:  []safecall.Option{safecall.WithAttemptTimeout(time.Second)},
+			class: safecall.Temporary,
+		},
+		{
+			name: "another error after the attempt's deadline",
+			fn: func(ctx context.Context) (int, error) {
+				<-ctx.Done()
+				return 0, errors.New("invalid number")
+			},
+			opts:  []safecall.Option{safecall.WithAttemptTimeout(time.Second)},
+			class: safecall.Permanent,
+		},
+		{
+			name:  "a deadline error before the attempt's deadline",
+			fn:    func(ctx context.Context) (int, error) { return 0, context.DeadlineExceeded },
+			opts:  []safecall.Option{safecall.WithAttemptTimeout(time.Second)},
+			class: safecall.Permanent,
+		},
+		{
+			name:  "a deadline error without attempt timeout",
+			fn:    func(ctx context.Context) (int, error) { return 0, context.DeadlineExceeded },
+			class: safecall.Permanent,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var ev events
+				opts := append([]safecall.Option{permanent, safecall.WithRetries(1), safecall.WithOnRetry(ev.add)}, tt.opts...)
+				_, err := safecall.Call(t.Context(), "op", tt.fn, opts...)
+				assert.Equal(t, tt.class, safecall.ClassOf(err))
+				if tt.class == safecall.Temporary {
+					assert.Equal(t, []safecall.Class{safecall.Temporary}, ev.classes(), "retried")
+				} else {
+					assert.Empty(t, ev.classes(), "not retried")
+				}
+			})
+		})
+	}
+}
+
 func TestAttemptTimeoutBeatsClassifier(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// A vendor classifier that knows nothing of timeouts: an attempt that
@@ -370,4 +493,55 @@ func TestErrorString(t *testing.T) {
 	var se *statusError
 	require.ErrorAs(t, e, &se, "Unwrap reaches the vendor error")
 	assert.Equal(t, 400, se.code)
+}
+
+func TestErrorStringIsOneLineWithRoundedDurations(t *testing.T) {
+	e503 := &statusError{code: 503}
+	tests := []struct {
+		name string
+		err  *safecall.Error
+		want string
+	}{
+		{
+			name: "breaker rejection joined with the last error",
+			err: &safecall.Error{Op: "gcal.book", Class: safecall.CircuitOpen, Attempts: 3, RetryAfter: 4998502863,
+				Err: errors.Join(&breaker.OpenError{Key: "org_1", RetryAfter: 4998502863}, e503)},
+			want: `safecall: gcal.book: circuit-open after 3 attempts, retry after 5s: breaker: circuit open for "org_1"; HTTP 503`,
+		},
+		{
+			name: "canceled during a wait",
+			err:  &safecall.Error{Op: "op", Class: safecall.Canceled, Attempts: 2, Err: errors.Join(context.Canceled, e503)},
+			want: `safecall: op: canceled after 2 attempts: context canceled; HTTP 503`,
+		},
+		{
+			name: "a vendor message over several lines",
+			err:  &safecall.Error{Op: "op", Class: safecall.Unknown, Attempts: 1, Err: errors.New("bad gateway\n<html>\r\n</html>")},
+			want: `safecall: op: unknown: bad gateway <html> </html>`,
+		},
+		{
+			name: "line breaks at the ends",
+			err:  &safecall.Error{Op: "op", Class: safecall.Unknown, Attempts: 1, Err: errors.New("\nbad gateway\r\n")},
+			want: `safecall: op: unknown: bad gateway`,
+		},
+		{"1.5s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 1540 * time.Millisecond}, "safecall: op: rate-limit, retry after 1.5s"},
+		{"12s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 12300 * time.Millisecond}, "safecall: op: rate-limit, retry after 12s"},
+		{"30s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 29999999999}, "safecall: op: rate-limit, retry after 30s"},
+		{"2m4s", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 123700 * time.Millisecond}, "safecall: op: rate-limit, retry after 2m4s"},
+		{"250ms", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 250400 * time.Microsecond}, "safecall: op: rate-limit, retry after 250ms"},
+		{"5µs", &safecall.Error{Op: "op", Class: safecall.RateLimit, Attempts: 1, RetryAfter: 5 * time.Microsecond}, "safecall: op: rate-limit, retry after 5µs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.err.Error())
+		})
+	}
+
+	t.Run("from a call", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := breaker.New(breaker.Settings{Cooldown: 4998502863})
+			_, err := safecall.Call(t.Context(), "gcal.book", newScript(repeat(e503, 9)...).fn,
+				safecall.WithBreaker(b), safecall.WithBackoff(100*time.Millisecond, 0), safecall.WithJitter(0))
+			assert.Equal(t, "safecall: gcal.book: circuit-open after 3 attempts, retry after 5s: breaker: circuit open; HTTP 503", err.Error())
+		})
+	})
 }

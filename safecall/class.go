@@ -58,6 +58,16 @@ func (c Class) String() string {
 
 // Mark returns an error that wraps err and that Classify puts in class c.
 // It returns nil when err is nil. The outermost mark wins.
+//
+// An error Classify knows nothing about, such as a plain errors.New or
+// fmt.Errorf without a wrapped error, is Unknown and retried like Temporary
+// (up to 3 retries, about 7s with the defaults). Mark a failure that
+// repeating cannot fix as Permanent, so that Call returns it at once and the
+// breaker counts it as an answer:
+//
+//	if !valid(phone) {
+//		return safecall.Mark(fmt.Errorf("invalid phone number %s", masked), safecall.Permanent)
+//	}
 func Mark(err error, c Class) error {
 	if err == nil {
 		return nil

@@ -29,6 +29,9 @@ import (
 //   - an error with a RetryAfter() time.Duration method returning more than
 //     zero: Temporary.
 //
+// A *StatusError (from NewTransport or CheckResponse) is read through its
+// HTTPStatus method; its RetryAfter is the wait Call makes before a retry.
+//
 // Anything else, and nil, is Unknown. Classify never matches error strings.
 func Classify(err error) Class {
 	if err == nil {
@@ -112,7 +115,6 @@ func classifyNetwork(err error) Class {
 		errors.Is(err, syscall.EPIPE),
 		errors.Is(err, syscall.ENETUNREACH),
 		errors.Is(err, syscall.EHOSTUNREACH),
-		errors.Is(err, syscall.ETIMEDOUT),
 		errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, net.ErrClosed):
 		return Network
@@ -121,7 +123,7 @@ func classifyNetwork(err error) Class {
 	if errors.As(err, &dns) {
 		return Network
 	}
-	var ne net.Error
+	var ne net.Error // a timeout, syscall.ETIMEDOUT included
 	if errors.As(err, &ne) && ne.Timeout() {
 		return Network
 	}
@@ -137,7 +139,8 @@ func classifyNetwork(err error) Class {
 }
 
 // retryAfter returns the wait a failure asks for: a breaker's RetryAfter,
-// or the RetryAfter() hint of the first error in the chain that has one.
+// the RetryAfter() hint of the first error in the chain that has one, or
+// the RetryAfter of a StatusError.
 func retryAfter(err error) time.Duration {
 	var oe *breaker.OpenError
 	if errors.As(err, &oe) {
@@ -147,16 +150,21 @@ func retryAfter(err error) time.Duration {
 	if errors.As(err, &ra) {
 		return max(ra.RetryAfter(), 0)
 	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return max(se.RetryAfter, 0)
+	}
 	return 0
 }
 
 // notProcessed reports whether a failure proves the request never reached
 // the point of doing anything: the connection was refused, the host name did
-// not resolve, the dialer failed, the credential was rejected or the server
-// refused it for rate.
+// not resolve, the dialer failed or the server refused it for rate. (Auth
+// and CircuitOpen failures, which also prove it, never get here: a refresh
+// retries the first and the second ends the call.)
 func notProcessed(err error, c Class) bool {
 	switch c {
-	case Auth, RateLimit, CircuitOpen:
+	case RateLimit:
 		return true
 	case Network:
 		if errors.Is(err, syscall.ECONNREFUSED) {

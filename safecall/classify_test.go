@@ -83,6 +83,13 @@ func TestClassify(t *testing.T) {
 		{"conn reset", opErr("read", syscall.ECONNRESET), safecall.Network},
 		{"broken pipe", opErr("write", syscall.EPIPE), safecall.Network},
 		{"bare errno", syscall.ECONNRESET, safecall.Network},
+		{"syscall refused", os.NewSyscallError("connect", syscall.ECONNREFUSED), safecall.Network},
+		{"syscall aborted", os.NewSyscallError("read", syscall.ECONNABORTED), safecall.Network},
+		{"syscall broken pipe", os.NewSyscallError("write", syscall.EPIPE), safecall.Network},
+		{"syscall network unreachable", os.NewSyscallError("connect", syscall.ENETUNREACH), safecall.Network},
+		{"syscall host unreachable", os.NewSyscallError("connect", syscall.EHOSTUNREACH), safecall.Network},
+		{"syscall timed out", os.NewSyscallError("connect", syscall.ETIMEDOUT), safecall.Network},
+		{"other syscall error", os.NewSyscallError("open", syscall.ENOENT), safecall.Unknown},
 		{"dns", &net.DNSError{Err: "no such host", Name: "api.example", IsNotFound: true}, safecall.Network},
 		{"net timeout", timeoutError{}, safecall.Network},
 		{"url timeout", &url.Error{Op: "Get", URL: "https://x", Err: timeoutError{}}, safecall.Network},
@@ -104,15 +111,29 @@ func TestClassify(t *testing.T) {
 }
 
 func TestClassifyStatus(t *testing.T) {
-	tests := map[int]safecall.Class{
-		200: safecall.Unknown, 304: safecall.Unknown, 400: safecall.Permanent,
-		401: safecall.Auth, 403: safecall.Auth, 404: safecall.Permanent, 408: safecall.Temporary,
-		409: safecall.Permanent, 429: safecall.RateLimit, 499: safecall.Permanent,
-		500: safecall.Temporary, 501: safecall.Permanent, 502: safecall.Temporary,
-		503: safecall.Temporary, 504: safecall.Temporary, 599: safecall.Temporary, 600: safecall.Unknown,
+	// Every status family and the edges of each range: gremlins cannot
+	// mutate the conditions of a switch, so this table is what pins them.
+	tests := []struct {
+		status int
+		want   safecall.Class
+	}{
+		{-1, safecall.Unknown}, {0, safecall.Unknown}, {99, safecall.Unknown},
+		{100, safecall.Unknown}, {101, safecall.Unknown}, {199, safecall.Unknown},
+		{200, safecall.Unknown}, {204, safecall.Unknown}, {299, safecall.Unknown},
+		{300, safecall.Unknown}, {302, safecall.Unknown}, {304, safecall.Unknown}, {399, safecall.Unknown},
+		{400, safecall.Permanent}, {402, safecall.Permanent}, {404, safecall.Permanent},
+		{407, safecall.Permanent}, {409, safecall.Permanent}, {422, safecall.Permanent},
+		{428, safecall.Permanent}, {430, safecall.Permanent}, {499, safecall.Permanent},
+		{401, safecall.Auth}, {403, safecall.Auth},
+		{408, safecall.Temporary},
+		{429, safecall.RateLimit},
+		{500, safecall.Temporary}, {501, safecall.Permanent}, {502, safecall.Temporary},
+		{503, safecall.Temporary}, {504, safecall.Temporary}, {599, safecall.Temporary},
+		{600, safecall.Unknown}, {999, safecall.Unknown},
 	}
-	for status, want := range tests {
-		assert.Equal(t, want, safecall.ClassifyStatus(status), "status %d", status)
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, safecall.ClassifyStatus(tt.status), "status %d", tt.status)
+		assert.Equal(t, tt.want, safecall.Classify(&safecall.StatusError{StatusCode: tt.status}), "StatusError %d", tt.status)
 	}
 }
 

@@ -32,17 +32,42 @@
 // proves the request was not processed (connection refused, DNS failure,
 // 401/403, 429).
 //
+// An error nothing is known about (a plain errors.New) is [Unknown] and
+// retried like [Temporary]: wrap a failure that repeating cannot fix with
+// [Mark](err, [Permanent]).
+//
 // # Breaker
 //
 // With [WithBreaker] every attempt asks the breaker first. A rejection ends
 // the call at once with class [CircuitOpen] and the breaker's RetryAfter;
 // so does a failure after which the breaker is open for longer than the
-// wait before the next attempt.
+// wait before the next attempt. Every attempt counts, so with the defaults
+// (a breaker opens after 3 failures in a row) one call whose attempts all
+// fail opens the breaker at its third attempt: the callers after it fail at
+// once instead of each waiting 7s.
 // A [Permanent] failure is reported to the breaker as a success (the
 // dependency answered; one caller's bad input must not open the circuit for
-// everyone) and [Canceled] as context.Canceled, which breakers treat as
-// neutral. A panic in the wrapped function is recorded as a failure and then
-// continues to unwind.
+// everyone); [RateLimit] (the vendor is alive and asked us to wait) and
+// [Canceled] (the caller gave up) are reported as context.Canceled, which
+// breakers count as neither success nor failure. A panic in the wrapped
+// function is recorded as a failure and then continues to unwind.
+//
+// # HTTP
+//
+// [NewTransport] makes any http.Client classify, retry and break:
+//
+//	client := &http.Client{Transport: safecall.NewTransport(nil, safecall.WithBreakerFor(perTenant))}
+//
+// Answers of 400 and more become a [*StatusError] (status, Retry-After and a
+// short redacted excerpt of the body, safe to log), which [Classify] reads;
+// the bodies of those answers are drained and closed. Request bodies are
+// replayed with GetBody, and a POST or PATCH is retried only when the
+// failure proves it was not processed, unless it carries an Idempotency-Key
+// header. When the policy gives up, http.Client returns no response and an
+// error that unwraps to an [*Error] and the last [*StatusError], as
+// go-retryablehttp does. [WithBreakerFor] picks a breaker per request (per
+// host or per tenant). Code that calls http.Client itself turns an answer
+// into the same error with [CheckResponse].
 //
 // The backoff is computed with github.com/cenkalti/backoff/v4, created only
 // after a first failure; its types never appear in this package's API.

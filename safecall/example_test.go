@@ -86,3 +86,50 @@ func ExampleError() {
 	// sms.send rate-limit 1
 	// safecall: sms.send: rate-limit: queue full
 }
+
+func ExampleMark() {
+	ctx := context.Background()
+	fast := safecall.WithBackoff(time.Millisecond, time.Millisecond) // keeps the example quick
+
+	attempts := 0
+	err := safecall.Run(ctx, "sms.send", func(ctx context.Context) error {
+		attempts++
+		return errors.New("invalid phone number") // Unknown: retried like Temporary
+	}, fast)
+	fmt.Println(attempts, safecall.ClassOf(err))
+
+	attempts = 0
+	err = safecall.Run(ctx, "sms.send", func(ctx context.Context) error {
+		attempts++
+		return safecall.Mark(errors.New("invalid phone number"), safecall.Permanent)
+	}, fast)
+	fmt.Println(attempts, safecall.ClassOf(err))
+	// Output:
+	// 4 unknown
+	// 1 permanent
+}
+
+func ExampleWithBreaker() {
+	ctx := context.Background()
+	b := breaker.New(breaker.Settings{}) // opens after 3 failures in a row
+	unavailable := func(ctx context.Context) error {
+		return safecall.Mark(errors.New("503 Service Unavailable"), safecall.Temporary)
+	}
+	fast := safecall.WithBackoff(time.Millisecond, time.Millisecond) // keeps the example quick
+
+	// One call whose attempts all fail opens the breaker at its third attempt.
+	err := safecall.Run(ctx, "gcal.book", unavailable, safecall.WithBreaker(b), fast)
+	var e *safecall.Error
+	errors.As(err, &e)
+	fmt.Println(e.Class, e.Attempts, b.State())
+
+	// The next caller fails at once, without calling the vendor.
+	err = safecall.Run(ctx, "gcal.book", unavailable, safecall.WithBreaker(b), fast)
+	errors.As(err, &e)
+	fmt.Println(e.Class, e.Attempts)
+	fmt.Println(safecall.UserMessage(err))
+	// Output:
+	// circuit-open 3 open
+	// circuit-open 0
+	// That service is temporarily unavailable. Please try again in a few minutes.
+}

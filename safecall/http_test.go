@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -24,35 +25,54 @@ import (
 type fault struct {
 	status     int
 	retryAfter string
-	reset      bool // drop the connection with a TCP reset instead of answering
+	reset      bool              // drop the connection with a TCP reset instead of answering
+	body       string            // "" means the status text
+	header     map[string]string // more response headers
+	hang       bool              // answer only when the request's context ends
 }
 
-// faultServer answers with the scripted faults in order, then 200 "ok".
+// faultServer answers with the scripted faults in order, then 200 "OK".
+// It records the body of each request and counts the connections opened.
 type faultServer struct {
 	*httptest.Server
 	mu     sync.Mutex
 	faults []fault
 	hits   int
+	bodies []string
+	conns  int
 }
 
 func newFaultServer(t *testing.T, faults ...fault) *faultServer {
 	t.Helper()
 	fs := &faultServer{faults: faults}
-	fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve))
+	fs.Server = httptest.NewUnstartedServer(http.HandlerFunc(fs.serve))
+	fs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			fs.mu.Lock()
+			fs.conns++
+			fs.mu.Unlock()
+		}
+	}
+	fs.Start()
 	t.Cleanup(fs.Close)
 	return fs
 }
 
 func (fs *faultServer) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
 	fs.mu.Lock()
 	n := fs.hits
 	fs.hits++
+	fs.bodies = append(fs.bodies, string(body))
 	f := fault{status: http.StatusOK}
 	if n < len(fs.faults) {
 		f = fs.faults[n]
 	}
 	fs.mu.Unlock()
-	_, _ = io.Copy(io.Discard, r.Body)
+	if f.hang {
+		<-r.Context().Done()
+		return
+	}
 	if f.reset {
 		conn, _, err := w.(http.Hijacker).Hijack()
 		if err != nil {
@@ -65,14 +85,42 @@ func (fs *faultServer) serve(w http.ResponseWriter, r *http.Request) {
 	if f.retryAfter != "" {
 		w.Header().Set("Retry-After", f.retryAfter)
 	}
+	for k, v := range f.header {
+		w.Header().Set(k, v)
+	}
+	if f.body == "" {
+		f.body = http.StatusText(f.status)
+	}
 	w.WriteHeader(f.status)
-	_, _ = io.WriteString(w, http.StatusText(f.status))
+	_, _ = io.WriteString(w, f.body)
+}
+
+// newServer starts an httptest server closed when the test ends.
+func newServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 func (fs *faultServer) requests() int {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	return fs.hits
+}
+
+// received returns the bodies of the requests received.
+func (fs *faultServer) received() []string {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return slices.Clone(fs.bodies)
+}
+
+// connections returns the number of connections opened to the server.
+func (fs *faultServer) connections() int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.conns
 }
 
 // client returns a function doing one request, counting its calls.
@@ -311,12 +359,16 @@ func TestParseRetryAfter(t *testing.T) {
 	}{
 		{"", 0},
 		{"0", 0},
+		{"07", 7 * time.Second},
+		{" 007", 7 * time.Second},
 		{"7", 7 * time.Second},
 		{" 120 ", 2 * time.Minute},
 		{"-3", 0},
 		{"+3", 0},
 		{"1.5", 0},
 		{"soon", 0},
+		{"9223372036", 9223372036 * time.Second},
+		{"9223372037", math.MaxInt64},
 		{"9999999999", math.MaxInt64},
 		{"99999999999999999999999", math.MaxInt64},
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},

@@ -39,3 +39,14 @@ func DefaultUserMessage(c Class) string {
 	}
 	return "Something went wrong on our side. Please try again in a moment."
 }
+
+// withMessage sets on e the sentence of the last WithUserMessage in opts for
+// e's class, if any, and returns e.
+func (e *Error) withMessage(opts []Option) *Error {
+	for i := range opts {
+		if o := &opts[i]; o.kind == optUserMessage && o.class == e.Class {
+			e.message = o.s
+		}
+	}
+	return e
+}

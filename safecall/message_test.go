@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -65,4 +66,25 @@ func TestWithUserMessage(t *testing.T) {
 	// An override for another class leaves the default.
 	_, err = safecall.Call(context.Background(), "gcal.book", newScript(&statusError{code: 401}).fn, opts...)
 	assert.Equal(t, safecall.DefaultUserMessage(safecall.Auth), safecall.UserMessage(err))
+}
+
+func TestUserMessageOfUnknownClass(t *testing.T) {
+	// safecall.Canceled is the last class; anything above is no class.
+	for _, c := range []safecall.Class{safecall.Canceled + 1, 200} {
+		_, err := safecall.Call(context.Background(), "op", newScript(&statusError{code: 400}).fn,
+			safecall.WithUserMessage(c, "never"))
+		assert.Equal(t, safecall.DefaultUserMessage(safecall.Permanent), safecall.UserMessage(err))
+
+		// A classifier that returns it: retried like Unknown, with the
+		// sentence of Unknown unless one is given for it.
+		s := newScript(repeat(errors.New("odd"), 9)...)
+		odd := safecall.WithClassifier(func(error) safecall.Class { return c })
+		_, err = safecall.Call(context.Background(), "op", s.fn, safecall.WithRetries(1), safecall.WithBackoff(time.Millisecond, 0), odd)
+		assert.Equal(t, 2, s.attempts())
+		assert.Equal(t, c, safecall.ClassOf(err))
+		assert.Equal(t, safecall.DefaultUserMessage(safecall.Unknown), safecall.UserMessage(err))
+
+		_, err = safecall.Call(context.Background(), "op", s.fn, safecall.WithRetries(0), odd, safecall.WithUserMessage(c, "odd"))
+		assert.Equal(t, "odd", safecall.UserMessage(err))
+	}
 }

@@ -2,6 +2,7 @@ package safecall
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -71,6 +72,7 @@ const (
 	optOnRetry
 	optUserMessage
 	optIdempotent
+	optBreakerFor
 )
 
 // WithRetries sets how many times a failed call is retried after its first
@@ -107,8 +109,22 @@ func WithAttemptTimeout(d time.Duration) Option { return Option{kind: optAttempt
 // usually handles its own error types and falls back on Classify.
 func WithClassifier(fn func(error) Class) Option { return Option{kind: optClassifier, fn: fn} }
 
-// WithBreaker makes every attempt go through b, typically a *breaker.Breaker.
-// A nil interface value means no breaker.
+// WithBreaker makes every attempt go through b, typically a *breaker.Breaker
+// kept per tenant and dependency (breakers.Get(orgID)). A nil interface
+// value means no breaker.
+//
+// Every attempt is reported to b, not every call: with the defaults (a
+// breaker.Settings{} breaker opens after 3 failures in a row; a call makes
+// up to 4 attempts) one call whose attempts all fail opens the breaker at
+// its third attempt and ends there, with class CircuitOpen. That is the
+// protection: the callers after it fail at once for the breaker's cooldown
+// instead of each waiting 7s through the same outage. To need several
+// failing calls, raise breaker.Settings.ConsecutiveFailures or use its
+// FailureRatio.
+//
+// Permanent failures are reported as successes (the dependency answered);
+// RateLimit and Canceled as context.Canceled, which breakers count as
+// neither: a 429 means the vendor is alive and Call waits as it asked.
 func WithBreaker(b Breaker) Option { return Option{kind: optBreaker, brk: b} }
 
 // WithTokenRefresh makes an Auth failure call fn once and retry once; a
@@ -129,14 +145,32 @@ func WithUserMessage(c Class, msg string) Option {
 	return Option{kind: optUserMessage, class: c, s: msg}
 }
 
+// WithBreakerFor makes NewTransport pick the breaker of each request with
+// fn, typically one per host or per tenant:
+//
+//	safecall.WithBreakerFor(func(r *http.Request) safecall.Breaker {
+//		return breakers.Get(r.URL.Host)
+//	})
+//
+// A nil result means no breaker for that request. Of WithBreaker and
+// WithBreakerFor, the last one given wins. Call ignores it.
+func WithBreakerFor(fn func(*http.Request) Breaker) Option {
+	return Option{kind: optBreakerFor, fn: fn}
+}
+
 // WithIdempotent says whether the call can safely be repeated (default true).
 // A call that is not idempotent, such as sending a text message, is retried
 // only when the failure proves the request was not processed: connection
 // refused, DNS failure, 401/403 (with WithTokenRefresh) or 429. A timeout
 // after the request was sent, a reset connection or a 5xx is final.
+// NewTransport decides per request (by method and Idempotency-Key header)
+// unless WithIdempotent is given, which then holds for every request.
 func WithIdempotent(ok bool) Option { return Option{kind: optIdempotent, flag: ok} }
 
 // config is built by value on the caller's stack from the options.
+// WithUserMessage is not loaded: only a failed call needs it, and Call
+// looks it up once, as it returns (see Error.withMessage); a table of
+// sentences here would cost every successful call its zeroing.
 type config struct {
 	retries        int
 	initial        time.Duration
@@ -149,6 +183,8 @@ type config struct {
 	refresh        func(context.Context) error
 	onRetry        func(RetryEvent)
 	notIdempotent  bool
+	idempotentSet  bool // WithIdempotent was given
+	breakerFor     func(*http.Request) Breaker
 }
 
 func (c *config) load(opts []Option) {
@@ -180,25 +216,17 @@ func (c *config) load(opts []Option) {
 		case optClassifier:
 			c.classify, _ = o.fn.(func(error) Class)
 		case optBreaker:
-			c.breaker = o.brk
+			c.breaker, c.breakerFor = o.brk, nil
+		case optBreakerFor:
+			c.breakerFor, _ = o.fn.(func(*http.Request) Breaker)
+			c.breaker = nil
 		case optTokenRefresh:
 			c.refresh, _ = o.fn.(func(context.Context) error)
 		case optOnRetry:
 			c.onRetry, _ = o.fn.(func(RetryEvent))
 		case optIdempotent:
-			c.notIdempotent = !o.flag
+			c.notIdempotent, c.idempotentSet = !o.flag, true
 		}
 	}
 	c.maxBackoff = max(c.maxBackoff, c.initial)
-}
-
-// userMessage returns the last WithUserMessage override for class c.
-func userMessage(opts []Option, c Class) string {
-	msg := ""
-	for i := range opts {
-		if opts[i].kind == optUserMessage && opts[i].class == c {
-			msg = opts[i].s
-		}
-	}
-	return msg
 }

@@ -31,27 +31,27 @@ func (s *retryState) begin(c *config) {
 
 // next decides what follows the failed attempt: nil to try again (after the
 // wait, already done), or the final error.
-func (s *retryState) next(ctx context.Context, c *config, op string, opts []Option, class Class, err error) error {
+func (s *retryState) next(ctx context.Context, c *config, op string, class Class, err error) *Error {
 	s.last = err
 	switch class {
 	case Permanent, CircuitOpen, Canceled:
-		return newError(op, opts, class, s.attempts, err)
+		return newError(op, class, s.attempts, err)
 	case Auth:
-		return s.refresh(ctx, c, op, opts, err)
+		return s.refresh(ctx, c, op, err)
 	}
 	if c.notIdempotent && !notProcessed(err, class) {
-		return newError(op, opts, class, s.attempts, err)
+		return newError(op, class, s.attempts, err)
 	}
 	if s.retries >= c.retries {
-		return newError(op, opts, class, s.attempts, err)
+		return newError(op, class, s.attempts, err)
 	}
 	s.retries++
 	wait := s.wait(c, class, err)
 	if oe := stillOpen(c.breaker, wait); oe != nil {
-		return s.stopped(op, opts, CircuitOpen, oe)
+		return s.stopped(op, CircuitOpen, oe)
 	}
 	if dl, ok := ctx.Deadline(); ok && !time.Now().Add(wait).Before(dl) {
-		return newError(op, opts, class, s.attempts, err)
+		return newError(op, class, s.attempts, err)
 	}
 	if c.onRetry != nil {
 		c.onRetry(RetryEvent{Op: op, Attempt: s.attempts, Class: class, Err: err, Wait: wait})
@@ -65,7 +65,7 @@ func (s *retryState) next(ctx context.Context, c *config, op string, opts []Opti
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return s.stopped(op, opts, Canceled, ctx.Err())
+		return s.stopped(op, Canceled, ctx.Err())
 	}
 }
 
@@ -120,16 +120,16 @@ func stillOpen(b Breaker, wait time.Duration) *breaker.OpenError {
 
 // refresh handles an Auth failure: with a refresh hook not yet used, it
 // refreshes and returns nil so that the call is tried once more.
-func (s *retryState) refresh(ctx context.Context, c *config, op string, opts []Option, err error) error {
+func (s *retryState) refresh(ctx context.Context, c *config, op string, err error) *Error {
 	if c.refresh == nil || s.refreshed {
-		return newError(op, opts, Auth, s.attempts, err)
+		return newError(op, Auth, s.attempts, err)
 	}
 	s.refreshed = true
 	if rerr := c.refresh(context.WithValue(ctx, attemptStartKey{}, s.start)); rerr != nil {
 		if cerr := ctx.Err(); cerr != nil {
-			return s.stopped(op, opts, Canceled, cerr)
+			return s.stopped(op, Canceled, cerr)
 		}
-		return newError(op, opts, Auth, s.attempts, errors.Join(err, rerr))
+		return newError(op, Auth, s.attempts, errors.Join(err, rerr))
 	}
 	if c.onRetry != nil {
 		c.onRetry(RetryEvent{Op: op, Attempt: s.attempts, Class: Auth, Err: err})
@@ -140,21 +140,20 @@ func (s *retryState) refresh(ctx context.Context, c *config, op string, opts []O
 // stopped is the final error of a call that stopped for reason (its
 // context's error, class Canceled, or a breaker's rejection, class
 // CircuitOpen): reason joined with the last attempt's error, if any.
-func (s *retryState) stopped(op string, opts []Option, class Class, reason error) error {
+func (s *retryState) stopped(op string, class Class, reason error) *Error {
 	err := reason
 	if s.last != nil {
 		err = errors.Join(reason, s.last)
 	}
-	return newError(op, opts, class, s.attempts, err)
+	return newError(op, class, s.attempts, err)
 }
 
-func newError(op string, opts []Option, class Class, attempts int, err error) *Error {
+func newError(op string, class Class, attempts int, err error) *Error {
 	return &Error{
 		Op:         op,
 		Class:      class,
 		Attempts:   attempts,
 		Err:        err,
 		RetryAfter: retryAfter(err),
-		message:    userMessage(opts, class),
 	}
 }
