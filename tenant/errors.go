@@ -33,14 +33,18 @@ var (
 // the user does not belong to (membership checking is on).
 var ErrNotMember = errors.New("tenant: user is not a member of the claimed organization")
 
+// ErrAnonymous means the token is one of Supabase's anonymous sign-ins
+// (is_anonymous), refused unless WithAnonymous(true).
+var ErrAnonymous = errors.New("tenant: anonymous users are not accepted")
+
 // ErrUnavailable is matched (errors.Is) by every *UnavailableError: a
 // dependency needed to authenticate the request (key set, directory,
 // provisioner) failed. It is a server-side failure, not the client's.
 var ErrUnavailable = errors.New("tenant: dependency unavailable")
 
 // TokenError is the error of a refused token. It matches ErrInvalidToken and
-// its Reason with errors.Is, and unwraps to the underlying error (often a
-// golang-jwt error). Its message never contains the token.
+// its Reason with errors.Is, and unwraps to the underlying cause, if any.
+// Its message never contains the token.
 type TokenError struct {
 	Reason error // one of the ErrToken* sentinels or ErrUnknownKey
 	Err    error // underlying cause; may be nil
@@ -96,6 +100,7 @@ const (
 	CodeTokenExpired   = "token_expired"
 	CodeNoOrganization = "no_organization"
 	CodeNotMember      = "not_member"
+	CodeAnonymous      = "anonymous_user"
 	CodeUnavailable    = "unavailable"
 	CodeInternal       = "internal"
 )
@@ -103,9 +108,13 @@ const (
 // defaultRetryAfter is the Retry-After of a 503 whose error suggests none.
 const defaultRetryAfter = 5 * time.Second
 
+// maxRetryAfter caps the Retry-After header: a longer wait suggested by an
+// error is sent as an hour.
+const maxRetryAfter = time.Hour
+
 // StatusOf returns the HTTP status and the error code Middleware answers err with:
-// 401 for ErrNoToken and ErrInvalidToken, 403 for ErrNoOrg and ErrNotMember,
-// 503 for ErrUnavailable and 500 for anything else.
+// 401 for ErrNoToken and ErrInvalidToken, 403 for ErrNoOrg, ErrNotMember and
+// ErrAnonymous, 503 for ErrUnavailable and 500 for anything else.
 func StatusOf(err error) (status int, code string) {
 	switch {
 	case errors.Is(err, ErrNoToken):
@@ -118,6 +127,8 @@ func StatusOf(err error) (status int, code string) {
 		return http.StatusForbidden, CodeNotMember
 	case errors.Is(err, ErrNoOrg):
 		return http.StatusForbidden, CodeNoOrganization
+	case errors.Is(err, ErrAnonymous):
+		return http.StatusForbidden, CodeAnonymous
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable, CodeUnavailable
 	}
@@ -126,7 +137,8 @@ func StatusOf(err error) (status int, code string) {
 
 // WriteError writes the response Middleware gives for err: a JSON body
 // {"error": message, "code": code} with the status of StatusOf, a
-// WWW-Authenticate: Bearer header on 401 and Retry-After (seconds) on 503.
+// WWW-Authenticate: Bearer header on 401 and Retry-After (seconds, at most
+// an hour) on 503.
 // The message is a fixed sentence chosen by err's kind: never the token,
 // never a dependency's error text. It is meant for custom error handlers
 // (WithErrorHandler) that want the default answer for some errors.
@@ -149,6 +161,7 @@ func WriteError(w http.ResponseWriter, err error) {
 		if errors.As(err, &ue) && ue.After > 0 {
 			after = ue.After
 		}
+		after = min(after, maxRetryAfter)
 		secs := int64((after + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
@@ -172,6 +185,8 @@ func publicMessage(err error, status int) string {
 		return "user is not a member of the organization in the token"
 	case errors.Is(err, ErrNoOrg):
 		return "user has no organization"
+	case errors.Is(err, ErrAnonymous):
+		return "anonymous users are not accepted"
 	case status == http.StatusServiceUnavailable:
 		return "authentication temporarily unavailable, retry later"
 	}

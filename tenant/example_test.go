@@ -29,7 +29,11 @@ func ExampleMiddleware() {
 		t, _ := tenant.FromContext(r.Context())
 		fmt.Fprintf(w, "user %s in org %s (from %s)", t.UserID, t.OrgID, t.Source)
 	})
-	h := tenant.Middleware(tenant.HS256(secret))(app)
+	v, err := tenant.HS256(secret) // an error for a secret under 32 bytes
+	if err != nil {
+		panic(err)
+	}
+	h := tenant.Middleware(v)(app)
 
 	r := httptest.NewRequest(http.MethodGet, "/appointments", nil)
 	r.Header.Set("Authorization", "Bearer "+token)
@@ -66,7 +70,11 @@ func ExampleWithDirectory() {
 		"exp":  time.Now().Add(time.Hour).Unix(),
 	}).SignedString(secret)
 
-	h := tenant.Middleware(tenant.HS256(secret),
+	v, err := tenant.HS256(secret)
+	if err != nil {
+		panic(err)
+	}
+	h := tenant.Middleware(v,
 		tenant.WithDirectory(profiles{"7d1c0b5e-user": "clinic-42"}),
 		tenant.WithCacheTTL(5*time.Minute),
 	)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -4,13 +4,18 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,4 +256,52 @@ func (p *provisioner) Provision(ctx context.Context, u tenant.Info) (string, err
 	org := "org-of-" + u.UserID
 	p.dir.orgs[u.UserID] = org
 	return org, nil
+}
+
+// signRawHS signs the raw JSON header and payload with HS256 as they are,
+// for tokens that golang-jwt would not produce (duplicate or case-variant
+// names, escapes, odd types).
+func signRawHS(header, payload, secret string) string {
+	in := b64u([]byte(header)) + "." + b64u([]byte(payload))
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(in))
+	return in + "." + b64u(mac.Sum(nil))
+}
+
+const hsHeader = `{"alg":"HS256","typ":"JWT"}`
+
+// rawPayload returns the JSON object of a valid token for user-1 without
+// an org. Each member of over ("name":value, as written) replaces the
+// default member of that name or is appended; "-name" drops the default.
+func rawPayload(over ...string) string {
+	now := time.Now()
+	members := []string{
+		`"sub":"user-1"`, `"email":"ada@example.com"`, `"role":"authenticated"`, `"aud":"authenticated"`,
+		fmt.Sprintf(`"iat":%d`, now.Unix()), fmt.Sprintf(`"exp":%d`, now.Add(time.Hour).Unix()),
+	}
+	for _, o := range over {
+		name, _, _ := strings.Cut(o, ":")
+		drop := strings.HasPrefix(name, "-")
+		if drop {
+			name = `"` + name[1:] + `"`
+		}
+		i := slices.IndexFunc(members, func(m string) bool { return strings.HasPrefix(m, name+":") })
+		switch {
+		case i >= 0 && drop:
+			members = slices.Delete(members, i, i+1)
+		case i >= 0:
+			members[i] = o
+		case !drop:
+			members = append(members, o)
+		}
+	}
+	return "{" + strings.Join(members, ",") + "}"
+}
+
+// hs256 returns the HS256 verifier of testSecret.
+func hs256(t testing.TB, opts ...tenant.VerifyOption) tenant.Verifier {
+	t.Helper()
+	v, err := tenant.HS256([]byte(testSecret), opts...)
+	require.NoError(t, err)
+	return v
 }

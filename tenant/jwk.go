@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,8 +13,6 @@ import (
 	"math/big"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // minRSABits is the smallest RSA modulus accepted in a key set.
@@ -42,8 +41,8 @@ type verifyKey struct {
 
 // keySet is an immutable parsed JWK set.
 type keySet struct {
-	byKid   map[string]verifyKey
 	all     []verifyKey
+	byKid   map[string]int // index in all
 	fetched time.Time
 }
 
@@ -58,7 +57,7 @@ func parseKeySet(data []byte) (*keySet, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("jwks: decode: %w", err)
 	}
-	ks := &keySet{byKid: make(map[string]verifyKey, len(doc.Keys))}
+	ks := &keySet{byKid: make(map[string]int, len(doc.Keys))}
 	var errs []error
 	for i, k := range doc.Keys {
 		vk, err := k.verifyKey()
@@ -73,7 +72,7 @@ func parseKeySet(data []byte) (*keySet, error) {
 			if _, dup := ks.byKid[vk.kid]; dup {
 				continue // first one wins
 			}
-			ks.byKid[vk.kid] = vk
+			ks.byKid[vk.kid] = len(ks.all)
 		}
 		ks.all = append(ks.all, vk)
 	}
@@ -84,32 +83,57 @@ func parseKeySet(data []byte) (*keySet, error) {
 	return ks, nil
 }
 
-// find returns the key for kid and alg. Without a kid, every key for alg is
-// returned as a jwt.VerificationKeySet (the parser tries each).
-func (ks *keySet) find(kid, alg string) (any, bool) {
+// find returns the key of kid if it is for alg or, without a kid, every
+// key for alg, to be tried in turn.
+func (ks *keySet) find(kid, alg string) []verifyKey {
 	if ks == nil {
-		return nil, false
+		return nil
 	}
 	if kid != "" {
-		k, ok := ks.byKid[kid]
-		if !ok || k.alg != alg {
-			return nil, false
+		i, ok := ks.byKid[kid]
+		if !ok || ks.all[i].alg != alg {
+			return nil
 		}
-		return k.key, true
+		return ks.all[i : i+1]
 	}
-	var set jwt.VerificationKeySet
-	for _, k := range ks.all {
-		if k.alg == alg {
-			set.Keys = append(set.Keys, k.key)
+	var keys []verifyKey
+	for i, k := range ks.all {
+		if k.alg != alg {
+			continue
+		}
+		if keys == nil { // most sets hold one key per algorithm: no copy
+			keys = ks.all[i : i+1 : i+1]
+			continue
+		}
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// verify reports whether sig is k's signature of the SHA-256 digest.
+func (k verifyKey) verify(digest, sig []byte) bool {
+	switch pub := k.key.(type) {
+	case *rsa.PublicKey:
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig) == nil
+	case *ecdsa.PublicKey:
+		if len(sig) != 64 {
+			return false
+		}
+		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+		return ecdsa.Verify(pub, digest, r, s)
+	}
+	return false
+}
+
+// checkKeys checks sig against keys, the candidates of a token's header.
+func checkKeys(keys []verifyKey, input, sig []byte) error {
+	digest := sha256.Sum256(input)
+	for _, k := range keys {
+		if k.verify(digest[:], sig) {
+			return nil
 		}
 	}
-	switch len(set.Keys) {
-	case 0:
-		return nil, false
-	case 1:
-		return set.Keys[0], true
-	}
-	return set, true
+	return tokenError(ErrTokenSignature, errBadSignature)
 }
 
 // verifyKey converts k; a nil key with a nil error means "skip".

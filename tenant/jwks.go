@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/singleflight"
 	"io"
 	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/sync/singleflight"
 )
 
 // Defaults of JWKS verifiers.
@@ -55,11 +53,8 @@ func WithKeySetTTL(d time.Duration) VerifyOption {
 	return func(cfg *verifyConfig) { cfg.keySetTTL = d }
 }
 
-// asymmetricMethods returns the algorithms JWKS verifiers accept (a new
-// slice each time: jwt.Parser keeps it).
-func asymmetricMethods() []string {
-	return []string{jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg()}
-}
+// asymmetric reports whether alg is one that JWKS verifiers accept.
+func asymmetric(alg string) bool { return alg == "RS256" || alg == "ES256" }
 
 // JWKS returns a Verifier for RS256 and ES256 tokens whose keys are published
 // as a JWK set at rawURL (Supabase: https://<project>.supabase.co/auth/v1/.well-known/jwks.json).
@@ -87,13 +82,14 @@ func JWKS(rawURL string, opts ...VerifyOption) (Verifier, error) {
 	if err := checkOrgClaim(cfg.orgClaim); err != nil {
 		return nil, err
 	}
-	return &jwksVerifier{
-		validator:  newValidator(cfg, asymmetricMethods()),
+	v := &jwksVerifier{
 		url:        u.String(),
 		client:     cfg.client,
 		minRefresh: cfg.minRefresh,
 		ttl:        cfg.keySetTTL,
-	}, nil
+	}
+	v.validator.init(cfg)
+	return v, nil
 }
 
 // StaticJWKS returns a Verifier like JWKS's whose keys are the JWK set
@@ -109,16 +105,39 @@ func StaticJWKS(jwksJSON []byte, opts ...VerifyOption) (Verifier, error) {
 	if err := checkOrgClaim(cfg.orgClaim); err != nil {
 		return nil, err
 	}
-	v := &jwksVerifier{validator: newValidator(cfg, asymmetricMethods()), static: true}
-	v.keys.Store(ks)
+	v := &staticJWKS{keys: ks}
+	v.validator.init(cfg)
 	return v, nil
 }
 
+// staticJWKS is the Verifier of StaticJWKS: a fixed key set.
+type staticJWKS struct {
+	validator
+	keys *keySet
+}
+
+// Verify implements Verifier.
+func (v *staticJWKS) Verify(ctx context.Context, token string) (Claims, error) {
+	return v.verify(ctx, token, v)
+}
+
+// checkSignature implements signatureChecker.
+func (v *staticJWKS) checkSignature(_ context.Context, h header, input, sig []byte) error {
+	if !asymmetric(h.alg) {
+		return tokenError(ErrTokenSignature, errAlgNotAllowed)
+	}
+	keys := v.keys.find(h.kid, h.alg)
+	if len(keys) == 0 {
+		return tokenError(ErrUnknownKey, nil)
+	}
+	return checkKeys(keys, input, sig)
+}
+
+// jwksVerifier is the Verifier of JWKS: a key set fetched from a URL.
 type jwksVerifier struct {
 	validator
 	url        string
 	client     *http.Client
-	static     bool
 	minRefresh time.Duration
 	ttl        time.Duration
 
@@ -133,58 +152,58 @@ type jwksVerifier struct {
 
 // Verify implements Verifier. ctx bounds the wait for a key set fetch.
 func (v *jwksVerifier) Verify(ctx context.Context, token string) (Claims, error) {
-	return v.verify(token, func(t *jwt.Token) (any, error) {
-		return v.key(ctx, t)
-	})
+	return v.verify(ctx, token, v)
 }
 
-// key returns the verification key of t, fetching the set if needed.
-func (v *jwksVerifier) key(ctx context.Context, t *jwt.Token) (any, error) {
-	alg := t.Method.Alg()
-	kid, _ := t.Header["kid"].(string)
-	ks := v.keys.Load()
-	k, found := ks.find(kid, alg)
-	if v.static {
-		if !found {
-			return nil, ErrUnknownKey
-		}
-		return k, nil
+// checkSignature implements signatureChecker.
+func (v *jwksVerifier) checkSignature(ctx context.Context, h header, input, sig []byte) error {
+	if !asymmetric(h.alg) {
+		return tokenError(ErrTokenSignature, errAlgNotAllowed)
 	}
+	keys, err := v.key(ctx, h.kid, h.alg)
+	if err != nil {
+		return err
+	}
+	return checkKeys(keys, input, sig)
+}
+
+// key returns the candidate keys of kid and alg, fetching the set if needed.
+func (v *jwksVerifier) key(ctx context.Context, kid, alg string) ([]verifyKey, error) {
+	ks := v.keys.Load()
+	keys := ks.find(kid, alg)
 	now := time.Now()
-	if found {
+	if len(keys) > 0 {
 		if now.Sub(ks.fetched) >= v.ttl && v.shouldFetch(now) {
 			v.startRefresh(ctx) // stale: refresh without making this request wait
 		}
-		return k, nil
+		return keys, nil
 	}
 	if v.shouldFetch(now) {
 		fresh, err := v.refresh(ctx)
-		switch {
-		case err == nil:
-			ks = fresh
-			k, found = ks.find(kid, alg)
-		case ks == nil:
+		if err != nil && ks == nil {
 			return nil, err // never had keys: the server, not the token, is at fault
 		}
+		if err == nil {
+			ks = fresh
+		}
+	} else if ks == nil {
+		ks = v.keys.Load() // a fetch may have ended since the first look
 	}
-	switch {
-	case found:
-		return k, nil
-	case ks == nil:
-		return nil, v.noKeys()
+	if ks == nil {
+		return nil, v.lastError()
 	}
-	return nil, ErrUnknownKey
+	if keys = ks.find(kid, alg); len(keys) == 0 {
+		return nil, tokenError(ErrUnknownKey, nil)
+	}
+	return keys, nil
 }
 
-// noKeys is the error of a Verify while no key set was ever fetched.
-func (v *jwksVerifier) noKeys() error {
+// lastError is the error of a Verify while no key set was ever fetched:
+// the last fetch failed, and the next is not due yet.
+func (v *jwksVerifier) lastError() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	err := v.lastErr
-	if err == nil {
-		err = &UnavailableError{Op: "jwks", Err: errors.New("key set not fetched yet")}
-	}
-	return err
+	return v.lastErr
 }
 
 // shouldFetch reports whether a fetch is running (to be joined) or the

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 )
 
 // Middleware returns HTTP middleware that authenticates each request with v
@@ -12,7 +13,8 @@ import (
 //
 //   - 401 (missing, malformed, oversized or refused token), with a
 //     WWW-Authenticate: Bearer header;
-//   - 403 (no organisation can be found or made, or membership refused);
+//   - 403 (no organisation can be found or made, membership refused, or an
+//     anonymous user without WithAnonymous(true));
 //   - 503 with Retry-After (the key set, Directory or Provisioner failed).
 //
 // Answers are JSON {"error": "...", "code": "..."} (see WriteError). The
@@ -27,11 +29,12 @@ func Middleware(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 	}
 	cfg := newConfig(opts)
 	a := &authenticator{
-		verifier: v,
-		cookie:   cfg.cookie,
-		maxToken: cfg.maxToken,
-		logger:   cfg.logger,
-		onError:  cfg.onError,
+		verifier:  v,
+		anonymous: cfg.anonymous,
+		cookie:    cfg.cookie,
+		maxToken:  cfg.maxToken,
+		logger:    cfg.logger,
+		onError:   cfg.onError,
 		resolver: resolver{
 			dir:        cfg.dir,
 			prov:       cfg.prov,
@@ -66,12 +69,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type authenticator struct {
-	verifier Verifier
-	cookie   string
-	maxToken int
-	logger   *slog.Logger
-	onError  func(http.ResponseWriter, *http.Request, error)
-	resolver resolver
+	verifier  Verifier
+	anonymous bool
+	stray     atomic.Bool // the stray org claim warning was logged
+	cookie    string
+	maxToken  int
+	logger    *slog.Logger
+	onError   func(http.ResponseWriter, *http.Request, error)
+	resolver  resolver
 }
 
 // authenticate returns the tenant of r.
@@ -85,10 +90,24 @@ func (a *authenticator) authenticate(r *http.Request) (Info, error) {
 	if err != nil {
 		return Info{}, a.verifyError(err)
 	}
-	if claims.Subject == "" { // a custom Verifier may not check it
-		return Info{}, tokenError(ErrTokenClaimMissing, errors.New("sub claim is required"))
+	// A custom Verifier may not check these: a NUL in a user ID makes
+	// PostgreSQL fail every lookup.
+	if claims.Subject == "" {
+		return Info{}, tokenError(ErrTokenClaimMissing, errSubMissing)
 	}
-	info := Info{UserID: claims.Subject, Email: claims.Email, Role: claims.Role}
+	if checkText(claims.Subject) != nil || checkText(claims.OrgID) != nil {
+		return Info{}, tokenError(ErrTokenMalformed, errControl)
+	}
+	if claims.Anonymous && !a.anonymous {
+		return Info{}, ErrAnonymous
+	}
+	if claims.strayOrg != "" && a.logger != nil && a.stray.CompareAndSwap(false, true) {
+		a.logger.LogAttrs(ctx, slog.LevelWarn,
+			"tenant: a verified token carries an organization that the org claim does not read; "+
+				"if your access token hook puts it there, configure the verifier with WithOrgClaim",
+			slog.String("found_at", claims.strayOrg))
+	}
+	info := Info{UserID: claims.Subject, Email: claims.Email, Role: claims.Role, Anonymous: claims.Anonymous}
 	if claims.OrgID != "" {
 		info.OrgID, info.Source = claims.OrgID, SourceClaim
 		return info, a.resolver.checkMember(ctx, info)

@@ -60,7 +60,7 @@ func TestMiddlewareTokenSources(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			next := &recorder{}
-			w := do(tenant.Middleware(tenant.HS256([]byte(testSecret)), tt.opts...)(next), tt.req())
+			w := do(tenant.Middleware(hs256(t), tt.opts...)(next), tt.req())
 			if tt.status == http.StatusOK {
 				require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 				require.Equal(t, "org-1", next.info().OrgID)
@@ -73,14 +73,14 @@ func TestMiddlewareTokenSources(t *testing.T) {
 }
 
 func TestMiddlewareMissingTokenHeader(t *testing.T) {
-	w := do(tenant.Middleware(tenant.HS256([]byte(testSecret)))(&recorder{}), httptest.NewRequest(http.MethodGet, "/", nil))
+	w := do(tenant.Middleware(hs256(t))(&recorder{}), httptest.NewRequest(http.MethodGet, "/", nil))
 	require.Equal(t, "Bearer", w.Header().Get("WWW-Authenticate"))
 	require.JSONEq(t, `{"error":"authentication required","code":"missing_token"}`, w.Body.String())
 }
 
 func TestMiddlewareExpiredAnswer(t *testing.T) {
 	token := signHS(t, claimsWith(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() }), testSecret)
-	w := do(tenant.Middleware(tenant.HS256([]byte(testSecret)))(&recorder{}), bearer(token))
+	w := do(tenant.Middleware(hs256(t))(&recorder{}), bearer(token))
 	require.Equal(t, `Bearer error="invalid_token", error_description="token expired"`, w.Header().Get("WWW-Authenticate"))
 	require.JSONEq(t, `{"error":"token expired","code":"token_expired"}`, w.Body.String())
 }
@@ -122,7 +122,7 @@ func TestMiddlewareCustomVerifier(t *testing.T) {
 
 func TestMiddlewareErrorHandler(t *testing.T) {
 	var got error
-	h := tenant.Middleware(tenant.HS256([]byte(testSecret)),
+	h := tenant.Middleware(hs256(t),
 		tenant.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 			got = err
 			http.Redirect(w, r, "/login", http.StatusFound)
@@ -140,7 +140,7 @@ func TestMiddlewareNeverLogsTokens(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dir := newDirectory(nil)
 	dir.err = errDBDown
-	h := tenant.Middleware(tenant.HS256([]byte(testSecret)), tenant.WithLogger(logger), tenant.WithDirectory(dir))(&recorder{})
+	h := tenant.Middleware(hs256(t), tenant.WithLogger(logger), tenant.WithDirectory(dir))(&recorder{})
 
 	expired := signHS(t, claimsWith(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() }), testSecret)
 	wrongKey := signHS(t, validClaims(), "other-secret")
@@ -161,7 +161,7 @@ func TestMiddlewareNilVerifierPanics(t *testing.T) {
 
 func TestMiddlewareSharesCacheAcrossHandlers(t *testing.T) {
 	dir := newDirectory(map[string]string{"user-1": "org-1"})
-	mw := tenant.Middleware(tenant.HS256([]byte(testSecret)), tenant.WithDirectory(dir))
+	mw := tenant.Middleware(hs256(t), tenant.WithDirectory(dir))
 	stale := signHS(t, claimsWith(noOrg), testSecret)
 	do(mw(&recorder{}), bearer(stale))
 	do(mw(&recorder{}), bearer(stale))
@@ -170,7 +170,7 @@ func TestMiddlewareSharesCacheAcrossHandlers(t *testing.T) {
 
 func TestMiddlewareCacheDisabled(t *testing.T) {
 	dir := newDirectory(map[string]string{"user-1": "org-1"})
-	h := tenant.Middleware(tenant.HS256([]byte(testSecret)), tenant.WithDirectory(dir), tenant.WithCacheTTL(0))(&recorder{})
+	h := tenant.Middleware(hs256(t), tenant.WithDirectory(dir), tenant.WithCacheTTL(0))(&recorder{})
 	stale := signHS(t, claimsWith(noOrg), testSecret)
 	for range 3 {
 		require.Equal(t, http.StatusOK, do(h, bearer(stale)).Code)
@@ -180,7 +180,7 @@ func TestMiddlewareCacheDisabled(t *testing.T) {
 
 func TestMiddlewareCacheSizeBound(t *testing.T) {
 	dir := newDirectory(map[string]string{"user-1": "org-1", "user-2": "org-2"})
-	h := tenant.Middleware(tenant.HS256([]byte(testSecret)), tenant.WithDirectory(dir), tenant.WithCacheSize(1))(&recorder{})
+	h := tenant.Middleware(hs256(t), tenant.WithDirectory(dir), tenant.WithCacheSize(1))(&recorder{})
 	u1 := signHS(t, claimsWith(noOrg), testSecret)
 	u2 := signHS(t, claimsWith(func(c jwt.MapClaims) { noOrg(c); c["sub"] = "user-2" }), testSecret)
 	for _, tok := range []string{u1, u1, u2, u2, u1} {

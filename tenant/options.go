@@ -29,6 +29,7 @@ type config struct {
 	cacheSize     int
 	cookie        string
 	membership    bool
+	anonymous     bool
 	logger        *slog.Logger
 	maxToken      int
 	retryAfter    time.Duration
@@ -105,9 +106,18 @@ func WithMembershipCheck(on bool) Option {
 	return func(c *config) { c.membership = on }
 }
 
-// WithLogger sets where refusals (debug), provisioning (info) and
-// dependency failures (error) are logged; nil (the default) logs nothing.
-// Tokens are never logged.
+// WithAnonymous, when on, accepts the tokens of Supabase's anonymous
+// sign-ins (is_anonymous: true); Info.Anonymous tells them apart. Off by
+// default: they are refused with 403 and code CodeAnonymous, since anyone
+// can mint one without an account.
+func WithAnonymous(on bool) Option {
+	return func(c *config) { c.anonymous = on }
+}
+
+// WithLogger sets where refusals (debug), provisioning (info), dependency
+// failures (error) and, once, an organisation found outside the configured
+// org claim (warn) are logged; nil (the default) logs nothing. Tokens are
+// never logged.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
 }

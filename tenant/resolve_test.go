@@ -20,7 +20,7 @@ var errDBDown = errors.New("dial tcp 10.0.0.5:5432: connection refused")
 func TestResolveFromClaim(t *testing.T) {
 	dir := newDirectory(map[string]string{"user-1": "org-other"})
 	next := &recorder{}
-	h := tenant.Middleware(tenant.HS256([]byte(testSecret)), tenant.WithDirectory(dir))(next)
+	h := tenant.Middleware(hs256(t), tenant.WithDirectory(dir))(next)
 	w := do(h, bearer(signHS(t, validClaims(), testSecret)))
 	require.Equal(t, http.StatusOK, w.Code)
 	require.Equal(t, tenant.Info{
@@ -33,7 +33,7 @@ func TestResolveFromDirectoryIsCached(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := newDirectory(map[string]string{"user-1": "org-1"})
 		next := &recorder{}
-		h := tenant.Middleware(tenant.HS256([]byte(testSecret)),
+		h := tenant.Middleware(hs256(t),
 			tenant.WithDirectory(dir), tenant.WithCacheTTL(time.Minute))(next)
 		stale := signHS(t, claimsWith(noOrg), testSecret)
 
@@ -62,7 +62,7 @@ func TestResolveConcurrentLookupsMerge(t *testing.T) {
 		dir := newDirectory(map[string]string{"user-1": "org-1"})
 		dir.delay = 20 * time.Millisecond
 		next := &recorder{}
-		h := tenant.Middleware(tenant.HS256([]byte(testSecret)), tenant.WithDirectory(dir))(next)
+		h := tenant.Middleware(hs256(t), tenant.WithDirectory(dir))(next)
 		stale := signHS(t, claimsWith(noOrg), testSecret)
 
 		var wg sync.WaitGroup
@@ -85,7 +85,7 @@ func TestResolveProvisions(t *testing.T) {
 		dir.delay = 10 * time.Millisecond
 		prov := &provisioner{dir: dir}
 		next := &recorder{}
-		h := tenant.Middleware(tenant.HS256([]byte(testSecret)),
+		h := tenant.Middleware(hs256(t),
 			tenant.WithDirectory(dir), tenant.WithProvisioner(prov))(next)
 		fresh := signHS(t, claimsWith(noOrg), testSecret)
 
@@ -118,7 +118,7 @@ func TestResolveProvisions(t *testing.T) {
 func TestResolveProvisionerOnly(t *testing.T) {
 	prov := &provisioner{dir: newDirectory(nil)}
 	next := &recorder{}
-	h := tenant.Middleware(tenant.HS256([]byte(testSecret)), tenant.WithProvisioner(prov))(next)
+	h := tenant.Middleware(hs256(t), tenant.WithProvisioner(prov))(next)
 	w := do(h, bearer(signHS(t, claimsWith(noOrg), testSecret)))
 	require.Equal(t, http.StatusOK, w.Code)
 	require.Equal(t, tenant.SourceProvisioned, next.info().Source)
@@ -168,7 +168,7 @@ func TestResolveRefusals(t *testing.T) {
 				opts = append(opts, tenant.WithProvisioner(tt.prov(dir)))
 			}
 			next := &recorder{}
-			w := do(tenant.Middleware(tenant.HS256([]byte(testSecret)), opts...)(next), bearer(signHS(t, claimsWith(noOrg), testSecret)))
+			w := do(tenant.Middleware(hs256(t), opts...)(next), bearer(signHS(t, claimsWith(noOrg), testSecret)))
 			require.Zero(t, next.calls.Load())
 			requireRefused(t, w, tt.status, tt.code)
 			require.NotContains(t, w.Body.String(), "10.0.0.5", "dependency errors are not shown to clients")
@@ -180,7 +180,7 @@ func TestResolveErrorsAreNotCached(t *testing.T) {
 	dir := newDirectory(map[string]string{"user-1": "org-1"})
 	dir.setErr(errDBDown)
 	next := &recorder{}
-	h := tenant.Middleware(tenant.HS256([]byte(testSecret)), tenant.WithDirectory(dir), tenant.WithRetryAfter(30*time.Second))(next)
+	h := tenant.Middleware(hs256(t), tenant.WithDirectory(dir), tenant.WithRetryAfter(30*time.Second))(next)
 	stale := signHS(t, claimsWith(noOrg), testSecret)
 
 	w := do(h, bearer(stale))
@@ -205,7 +205,7 @@ func TestResolveCallerGivingUpDoesNotFailOthers(t *testing.T) {
 		dir := newDirectory(map[string]string{"user-1": "org-1"})
 		dir.delay = time.Second
 		next := &recorder{}
-		h := tenant.Middleware(tenant.HS256([]byte(testSecret)), tenant.WithDirectory(dir))(next)
+		h := tenant.Middleware(hs256(t), tenant.WithDirectory(dir))(next)
 		stale := signHS(t, claimsWith(noOrg), testSecret)
 
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
@@ -225,7 +225,7 @@ func TestResolveCallerGivingUpDoesNotFailOthers(t *testing.T) {
 func TestResolveLookupTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		slow := &ctxDirectory{}
-		h := tenant.Middleware(tenant.HS256([]byte(testSecret)),
+		h := tenant.Middleware(hs256(t),
 			tenant.WithDirectory(slow), tenant.WithLookupTimeout(2*time.Second))(&recorder{})
 		start := time.Now()
 		w := do(h, bearer(signHS(t, claimsWith(noOrg), testSecret)))
@@ -261,7 +261,7 @@ func TestMembershipCheck(t *testing.T) {
 			dir.err = tt.err
 			prov := &provisioner{dir: dir}
 			next := &recorder{}
-			h := tenant.Middleware(tenant.HS256([]byte(testSecret)),
+			h := tenant.Middleware(hs256(t),
 				tenant.WithDirectory(dir), tenant.WithProvisioner(prov), tenant.WithMembershipCheck(true))(next)
 			token := signHS(t, validClaims(), testSecret)
 			for range 3 {
@@ -283,7 +283,7 @@ func TestMembershipCheck(t *testing.T) {
 
 	t.Run("off by default", func(t *testing.T) {
 		dir := newDirectory(map[string]string{"user-1": "org-2"})
-		w := do(tenant.Middleware(tenant.HS256([]byte(testSecret)), tenant.WithDirectory(dir))(&recorder{}), bearer(signHS(t, validClaims(), testSecret)))
+		w := do(tenant.Middleware(hs256(t), tenant.WithDirectory(dir))(&recorder{}), bearer(signHS(t, validClaims(), testSecret)))
 		require.Equal(t, http.StatusOK, w.Code)
 		require.Zero(t, dir.calls.Load())
 	})

@@ -31,7 +31,7 @@ func TestSecurity(t *testing.T) {
 	k := testKeys()
 	attacker, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
-	hs := tenant.HS256([]byte(testSecret), tenant.WithIssuer("https://example.supabase.co/auth/v1"))
+	hs := hs256(t, tenant.WithIssuer("https://example.supabase.co/auth/v1"))
 	rs, err := tenant.StaticJWKS(jwkSet(rsaJWK("rsa-1", &k.rsa.PublicKey), ecJWK("ec-1", &k.ec.PublicKey)))
 	require.NoError(t, err)
 
@@ -186,7 +186,7 @@ func TestSecurity(t *testing.T) {
 		},
 		{
 			name:     "anon role: Supabase anon key, no sub",
-			verifier: tenant.HS256([]byte(testSecret), tenant.WithAudience("")),
+			verifier: hs256(t, tenant.WithAudience("")),
 			req: func(t *testing.T) *http.Request {
 				return bearer(signHS(t, jwt.MapClaims{
 					"iss": "supabase", "ref": "example", "role": "anon",

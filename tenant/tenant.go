@@ -3,6 +3,7 @@ package tenant
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -38,6 +39,9 @@ type Info struct {
 	Email  string
 	Role   string
 	Source Source
+	// Anonymous is true for a user of Supabase's anonymous sign-ins
+	// (is_anonymous), which Middleware refuses unless WithAnonymous(true).
+	Anonymous bool
 }
 
 // Claims is what a Verifier extracts from a valid token.
@@ -50,6 +54,13 @@ type Claims struct {
 	OrgID     string
 	Issuer    string
 	ExpiresAt time.Time
+	// Anonymous is the is_anonymous claim of Supabase's anonymous sign-ins.
+	Anonymous bool
+
+	// strayOrg names where our verifiers found an organisation ID that the
+	// configured org claim does not read ("" if nowhere), for Middleware's
+	// configuration warning.
+	strayOrg string
 }
 
 // ErrNoOrg is returned by a Directory for a user who belongs to no organisation.
@@ -70,13 +81,41 @@ type Provisioner interface {
 
 type ctxKey struct{}
 
+// infoContext is a context carrying an Info: like context.WithValue, with
+// the Info stored in place rather than boxed in an interface.
+type infoContext struct {
+	context.Context
+	info Info
+}
+
+// Value returns a *Info for ctxKey{}; other keys go to the parent.
+func (c *infoContext) Value(key any) any {
+	if key == (ctxKey{}) {
+		return &c.info
+	}
+	return c.Context.Value(key)
+}
+
+// String describes the context, like context.WithValue's.
+func (c *infoContext) String() string {
+	return fmt.Sprint(c.Context) + ".WithValue(tenant.Info)"
+}
+
 // NewContext returns a copy of ctx carrying info.
 func NewContext(ctx context.Context, info Info) context.Context {
-	return context.WithValue(ctx, ctxKey{}, info)
+	if ctx == nil {
+		panic("tenant: NewContext with a nil parent context")
+	}
+	return &infoContext{Context: ctx, info: info}
 }
 
 // FromContext returns the tenant put in ctx by Middleware or NewContext.
 func FromContext(ctx context.Context) (Info, bool) {
-	info, ok := ctx.Value(ctxKey{}).(Info)
-	return info, ok
+	if c, ok := ctx.(*infoContext); ok {
+		return c.info, true
+	}
+	if p, ok := ctx.Value(ctxKey{}).(*Info); ok {
+		return *p, true
+	}
+	return Info{}, false
 }

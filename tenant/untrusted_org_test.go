@@ -17,7 +17,7 @@ import (
 // org: refused with 403 when nothing can resolve them, resolved through
 // the Directory otherwise, and never given the attacker's org.
 func TestOrgNeverFromUntrustedPlaces(t *testing.T) {
-	verifier := tenant.HS256([]byte(testSecret))
+	verifier := hs256(t)
 	userMeta := signHS(t, claimsWith(func(c jwt.MapClaims) {
 		noOrg(c)
 		c["user_metadata"] = map[string]any{"org_id": "org-evil"}

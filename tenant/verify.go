@@ -2,13 +2,13 @@ package tenant
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Verifier checks a token's signature and claims and returns the claims.
@@ -72,9 +72,17 @@ func WithLeeway(d time.Duration) VerifyOption {
 // WithOrgClaim sets the dotted path of the organisation ID in the verified
 // claims (default DefaultOrgClaim, "app_metadata.org_id"). The value must be
 // a JSON string; a token whose value there is of another type is refused.
-// "" reads no org from tokens (Middleware then always asks its Directory).
-// The path must be one the user cannot write: a path into user_metadata is
-// a configuration error (HS256 panics, JWKS and StaticJWKS return an error).
+// Names match exactly, case included. "" reads no org from tokens
+// (Middleware then always asks its Directory). The path must be one the
+// user cannot write: a path into user_metadata is a configuration error
+// (HS256, JWKS and StaticJWKS return it).
+//
+// A Supabase custom access token hook that adds the organisation at the
+// top level of the token (claims.org_id) needs WithOrgClaim("org_id").
+// Middleware logs once, with WithLogger, when a verified token carries an
+// organisation at org_id or app_metadata.org_id but not at the configured
+// path: left as it is, such users are resolved through the Directory or
+// given a second organisation by the Provisioner.
 func WithOrgClaim(path string) VerifyOption {
 	return func(c *verifyConfig) { c.orgClaim = path }
 }
@@ -106,53 +114,41 @@ func newVerifyConfig(opts []VerifyOption) verifyConfig {
 	return c
 }
 
-// tokenClaims is the concrete claims type: parsing into it avoids the maps
-// of jwt.MapClaims.
-type tokenClaims struct {
-	jwt.RegisteredClaims
-	Email string `json:"email"`
-	Role  string `json:"role"`
-}
-
-// supabaseClaims reads the default org claim path without a map.
-type supabaseClaims struct {
-	tokenClaims
-	AppMetadata struct {
-		OrgID string `json:"org_id"`
-	} `json:"app_metadata"`
-}
-
-// validator is the part shared by all verifiers: one jwt.Parser built once,
-// the org claim path and the post-parse checks.
+// validator is the part shared by all verifiers: the compact JWS
+// decoding, the claim checks and the buffers they reuse.
 type validator struct {
-	parser  *jwt.Parser
-	orgPath []string // nil: the default path, read by supabaseClaims
-	noOrg   bool     // WithOrgClaim(""): no org is read from tokens
-	roles   []string
+	audience string
+	issuer   string
+	leeway   time.Duration
+	orgPath  []string // nil: WithOrgClaim(""), no org is read from tokens
+	roles    []string
+	b64      *base64.Encoding
+	buffers  sync.Pool // of *buffers
 }
 
-func newValidator(c verifyConfig, methods []string) validator {
-	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(methods),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(c.leeway),
-	}
-	if c.audience != "" {
-		opts = append(opts, jwt.WithAudience(c.audience))
-	}
-	if c.issuer != "" {
-		opts = append(opts, jwt.WithIssuer(c.issuer))
-	}
-	v := validator{parser: jwt.NewParser(opts...), roles: c.roles}
-	switch c.orgClaim {
-	case DefaultOrgClaim:
-	case "":
-		v.noOrg = true
-	default:
+// buffers are the scratch space of one Verify.
+type buffers struct {
+	raw  []byte // the token
+	text []byte // decoded header, then decoded payload
+	sig  []byte // decoded signature
+}
+
+// maxPooledBuffer is the largest buffer kept for reuse.
+const maxPooledBuffer = 16 << 10
+
+// signatureChecker checks the signature of a token with the verifier's key.
+// It returns a *TokenError or an *UnavailableError.
+type signatureChecker interface {
+	checkSignature(ctx context.Context, h header, input, sig []byte) error
+}
+
+func (v *validator) init(c verifyConfig) {
+	v.audience, v.issuer, v.leeway, v.roles = c.audience, c.issuer, c.leeway, c.roles
+	if c.orgClaim != "" {
 		v.orgPath = strings.Split(c.orgClaim, ".")
 	}
-	return v
+	v.b64 = base64.RawURLEncoding.Strict()
+	v.buffers.New = func() any { return new(buffers) }
 }
 
 // errUserWritableOrgClaim is the configuration error of an org claim path
@@ -168,80 +164,89 @@ func checkOrgClaim(path string) error {
 	return nil
 }
 
-// verify parses and checks token with keyFunc.
-func (v *validator) verify(token string, keyFunc jwt.Keyfunc) (Claims, error) {
+// verify decodes the compact JWS token, has sc check its signature, then
+// reads and checks its claims. The payload is parsed only once the
+// signature holds.
+func (v *validator) verify(ctx context.Context, token string, sc signatureChecker) (Claims, error) {
 	if len(token) > maxVerifyToken {
 		return Claims{}, tokenError(ErrTokenTooLarge, nil)
 	}
-	switch {
-	case v.noOrg:
-		c := new(tokenClaims)
-		if _, err := v.parser.ParseWithClaims(token, c, keyFunc); err != nil {
-			return Claims{}, classify(err)
-		}
-		return v.check(c, "")
-	case v.orgPath == nil:
-		c := new(supabaseClaims)
-		if _, err := v.parser.ParseWithClaims(token, c, keyFunc); err != nil {
-			return Claims{}, classify(err)
-		}
-		return v.check(&c.tokenClaims, c.AppMetadata.OrgID)
+	dot1, dot2, err := splitCompact(token)
+	if err != nil {
+		return Claims{}, tokenError(ErrTokenMalformed, err)
 	}
-	c := &pathClaims{path: v.orgPath}
-	if _, err := v.parser.ParseWithClaims(token, c, keyFunc); err != nil {
-		return Claims{}, classify(err)
+	b := v.buffers.Get().(*buffers)
+	defer v.putBuffers(b)
+
+	raw := append(b.raw[:0], token...)
+	b.raw = raw
+	if b.text, err = v.decode(b.text[:0], raw[:dot1]); err != nil {
+		return Claims{}, tokenError(ErrTokenMalformed, err)
 	}
-	return v.check(&c.tokenClaims, c.org)
+	headerLen := len(b.text)
+	if b.text, err = v.decode(b.text, raw[dot1+1:dot2]); err != nil {
+		return Claims{}, tokenError(ErrTokenMalformed, err)
+	}
+	text := string(b.text) // the one copy: claims are substrings of it
+	h, err := parseHeader(text[:headerLen])
+	if err != nil {
+		return Claims{}, tokenError(ErrTokenMalformed, err)
+	}
+	if b.sig, err = v.decode(b.sig[:0], raw[dot2+1:]); err != nil {
+		return Claims{}, tokenError(ErrTokenSignature, err)
+	}
+	if err := sc.checkSignature(ctx, h, raw[:dot2], b.sig); err != nil {
+		return Claims{}, err
+	}
+
+	c, err := v.parseClaims(text[headerLen:])
+	if err != nil {
+		return Claims{}, tokenError(ErrTokenMalformed, err)
+	}
+	if err := v.validate(&c, time.Now()); err != nil {
+		return Claims{}, err
+	}
+	return Claims{
+		Subject:   c.sub,
+		Email:     c.email,
+		Role:      c.role,
+		OrgID:     c.org,
+		Issuer:    c.iss,
+		ExpiresAt: c.exp,
+		Anonymous: c.anonymous,
+		strayOrg:  c.strayOrg,
+	}, nil
 }
 
-// check applies what jwt.Parser does not: sub required, role accepted.
-func (v *validator) check(c *tokenClaims, org string) (Claims, error) {
-	if c.Subject == "" {
-		return Claims{}, tokenError(ErrTokenClaimMissing, errors.New("sub claim is required"))
+func (v *validator) putBuffers(b *buffers) {
+	if cap(b.raw) <= maxPooledBuffer {
+		v.buffers.Put(b)
 	}
-	if len(v.roles) > 0 && !slices.Contains(v.roles, c.Role) {
-		return Claims{}, tokenError(ErrTokenRole, nil)
-	}
-	out := Claims{
-		Subject: c.Subject,
-		Email:   c.Email,
-		Role:    c.Role,
-		OrgID:   org,
-		Issuer:  c.Issuer,
-	}
-	if c.ExpiresAt != nil {
-		out.ExpiresAt = c.ExpiresAt.Time
-	}
-	return out, nil
 }
 
-// classify turns a golang-jwt error into a *TokenError, or passes on an
-// *UnavailableError returned by a key function.
-func classify(err error) error {
-	var ue *UnavailableError
-	if errors.As(err, &ue) {
-		return ue
+// decode appends the base64url (no padding) decoding of seg to dst.
+func (v *validator) decode(dst, seg []byte) ([]byte, error) {
+	n, size := len(dst), v.b64.DecodedLen(len(seg))
+	dst = slices.Grow(dst, size)[:n+size]
+	m, err := v.b64.Decode(dst[n:], seg)
+	return dst[:n+m], err
+}
+
+// errCompact is the error of a token that is not three base64url segments.
+var errCompact = errors.New("not a compact JWS: want three base64url segments")
+
+// splitCompact returns the positions of the two dots of a compact JWS.
+// The base64url decoder refuses every other byte outside its alphabet, but
+// skips newlines, which would make tokens malleable: they are refused here.
+func splitCompact(token string) (dot1, dot2 int, err error) {
+	dot1 = strings.IndexByte(token, '.')
+	if dot1 <= 0 {
+		return 0, 0, errCompact
 	}
-	var reason error
-	switch {
-	case errors.Is(err, ErrUnknownKey):
-		reason = ErrUnknownKey
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		reason = ErrTokenMalformed
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
-		reason = ErrTokenSignature
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		reason = ErrTokenClaimMissing
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		reason = ErrTokenAudience
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		reason = ErrTokenIssuer
-	case errors.Is(err, jwt.ErrTokenExpired):
-		reason = ErrTokenExpired
-	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		reason = ErrTokenNotYetValid
-	default:
-		reason = ErrInvalidToken
+	dot2 = strings.IndexByte(token[dot1+1:], '.') + dot1 + 1
+	if dot2 <= dot1+1 || strings.IndexByte(token[dot2+1:], '.') >= 0 ||
+		strings.IndexByte(token, '\n') >= 0 || strings.IndexByte(token, '\r') >= 0 {
+		return 0, 0, errCompact
 	}
-	return tokenError(reason, err)
+	return dot1, dot2, nil
 }

@@ -72,7 +72,11 @@ func newServer(ctx context.Context, cfg serverConfig) (*server, error) {
 			health.WithRecommendation("Calendar calls are failing for some clinics; callers are told to try again shortly")),
 	}, health.WithLogger(log))
 
-	auth := tenant.Middleware(tenant.HS256(cfg.JWTSecret),
+	verifier, err := tenant.HS256(cfg.JWTSecret)
+	if err != nil {
+		return nil, err
+	}
+	auth := tenant.Middleware(verifier,
 		tenant.WithDirectory(store), tenant.WithProvisioner(store), tenant.WithLogger(log))
 
 	mux := http.NewServeMux()

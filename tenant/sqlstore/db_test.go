@@ -85,9 +85,21 @@ func openPostgres(t *testing.T, onNotice ...func(*pgconn.Notice)) *pgDB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
+	pg := &pgDB{schema: schema, url: u.String()}
+	pg.db = pg.connect(t, "", schema, onNotice...)
+	return pg
+}
 
-	cfg, err := pgx.ParseConfig(u.String())
+// connect opens a pool on pg's database as role ("" for the test's own
+// user) with search_path. Notices (RAISE WARNING) go to onNotice when given.
+func (pg *pgDB) connect(t *testing.T, role, searchPath string, onNotice ...func(*pgconn.Notice)) *sql.DB {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(pg.url)
 	require.NoError(t, err)
+	cfg.RuntimeParams["search_path"] = searchPath
+	if role != "" {
+		cfg.RuntimeParams["role"] = role
+	}
 	if len(onNotice) > 0 {
 		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 			for _, f := range onNotice {
@@ -98,7 +110,24 @@ func openPostgres(t *testing.T, onNotice ...func(*pgconn.Notice)) *pgDB {
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(20)
 	t.Cleanup(func() { _ = db.Close() }) // runs before the schema is dropped
-	return &pgDB{db: db, schema: schema, url: u.String()}
+	return db
+}
+
+// role creates a role named after pg's schema and suffix, with the given
+// attributes (e.g. "NOLOGIN NOBYPASSRLS"); it and what it owns are dropped
+// when the test ends, after the pools opened later are closed.
+func (pg *pgDB) role(t *testing.T, suffix, attributes string) string {
+	t.Helper()
+	name := pg.schema + "_" + suffix
+	_, err := pg.db.ExecContext(t.Context(), "CREATE ROLE "+name+" "+attributes)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := pg.db.ExecContext(context.Background(), "DROP OWNED BY "+name+" CASCADE; DROP ROLE "+name)
+		if err != nil {
+			t.Errorf("drop role %s: %v", name, err)
+		}
+	})
+	return name
 }
 
 // newStore returns a migrated Store on db.

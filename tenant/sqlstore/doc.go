@@ -22,12 +22,14 @@
 // Typical use:
 //
 //	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
-//	// or: sql.Open("sqlite", "file:app.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+//	// or: sql.Open("sqlite", "file:app.db?"+sqlstore.SQLiteDSNParams)
 //	if err != nil { ... }
 //	store, err := sqlstore.New(db)
 //	if err != nil { ... }
 //	if err := store.Migrate(ctx); err != nil { ... }
-//	mw := tenant.Middleware(tenant.HS256(secret),
+//	verifier, err := tenant.HS256(secret) // at least 32 bytes
+//	if err != nil { ... }
+//	mw := tenant.Middleware(verifier,
 //		tenant.WithDirectory(store), tenant.WithProvisioner(store))
 //	http.ListenAndServe(addr, mw(mux))
 //
@@ -43,14 +45,67 @@
 // its own: add search_path=tenancy to the connection string after CREATE
 // SCHEMA tenancy.
 //
+// On SQLite, open the database with SQLiteDSNParams: Migrate and Provision
+// refuse a pool of several connections without busy_timeout
+// (ErrSQLiteBusyTimeout), whose concurrent writers would fail with
+// SQLITE_BUSY instead of waiting for each other.
+//
 // # Supabase signup trigger
 //
 // On Supabase, InstallSignupTrigger (or the SQL of SupabaseSignupTrigger,
-// pasted into a migration) adds an AFTER INSERT trigger on auth.users that
-// creates the organisation, profile and audit row at signup and writes
-// org_id into the user's raw_app_meta_data, so that the user's tokens carry
-// app_metadata.org_id and need no lookup at all. A failure inside the trigger
-// is raised as a WARNING and never blocks the signup; the middleware's
-// Provisioner then onboards the user on their first request. Migrate does not
-// install it, since plain PostgreSQL has no auth schema.
+// pasted into a migration) adds three triggers on auth.users:
+//
+//   - before INSERT: the new user gets an organisation, a profile and an
+//     audit row, and org_id is written into the row's raw_app_meta_data, so
+//     that the user's tokens carry app_metadata.org_id and need no lookup. An
+//     org_id already there that names an existing organisation (only the
+//     service role can set app_metadata, e.g. with the admin API's
+//     createUser) is joined instead. Metadata that is not a JSON object is
+//     replaced by one.
+//   - before UPDATE of raw_app_meta_data or is_anonymous: a write that drops
+//     org_id gets it back from the profile (Supabase's admin API writes back
+//     its own copy of the metadata right after the insert); one that names
+//     another existing organisation moves the user there.
+//   - after DELETE: the user's profile (their membership) is removed and an
+//     AuditMemberRemoved row written; the organisation and its data stay.
+//
+// A failure inside them, including waiting more than a second for a lock,
+// is raised as a WARNING and never blocks a signup; the middleware's
+// Provisioner then onboards the user on their first request. Migrate does
+// not install them, since plain PostgreSQL has no auth schema.
+//
+// Anonymous sign-ins (is_anonymous) get no organisation, from the trigger or
+// from Provision, unless the Store has WithAnonymousOrgs(true); they get one
+// when they become permanent users. tenant.Middleware refuses their tokens
+// unless tenant.WithAnonymous(true).
+//
+// Roles and privileges. The trigger functions run as the role that installed
+// them (SECURITY DEFINER): GoTrue's own role (supabase_auth_admin) has no
+// privilege on your tables, and it must not need one. So install as the role
+// that ran Migrate (postgres on Supabase): it owns organizations, profiles
+// and audit_log, which row level security closes to every other role
+// without BYPASSRLS. To create the triggers that role needs the TRIGGER
+// privilege on auth.users (Supabase grants it to postgres) and USAGE on the
+// auth schema; it needs neither ownership of auth.users nor BYPASSRLS, since
+// the functions change the row being inserted rather than updating
+// auth.users afterwards. InstallSignupTrigger checks this first and refuses
+// with an error that says what to grant. Installing again leaves unchanged
+// triggers alone and replaces the rest with CREATE OR REPLACE TRIGGER
+// (PostgreSQL 14+), which needs the TRIGGER privilege, not ownership.
+//
+// A custom access token hook that puts org_id at the top level of the token
+// instead of app_metadata needs tenant.WithOrgClaim("org_id") on the
+// verifier; the middleware logs a warning once when it sees an org where it
+// does not look.
+//
+// Removing an organisation. Deleting an auth user removes their profile; to
+// close an organisation, delete its users through Supabase Auth (or, as
+// postgres, DELETE FROM auth.users WHERE raw_app_meta_data->>'org_id' = $1),
+// then DELETE FROM organizations WHERE id = $1, which also deletes any
+// profile left (ON DELETE CASCADE). audit_log keeps its rows, and tables of
+// other packages keyed by the organisation (calendar links, deliveries) are
+// the operator's to clear. Tokens already issued carry the org until they
+// expire; tenant.WithMembershipCheck refuses them at once. A user whose
+// organisation is deleted while they stay gets a new one at the next write
+// of their metadata, or from the Provisioner.
 package sqlstore

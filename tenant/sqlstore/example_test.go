@@ -35,7 +35,11 @@ func Example() {
 	}
 
 	secret := []byte("example-secret-of-at-least-32-bytes")
-	mw := tenant.Middleware(tenant.HS256(secret),
+	verifier, err := tenant.HS256(secret)
+	if err != nil {
+		panic(err)
+	}
+	mw := tenant.Middleware(verifier,
 		tenant.WithDirectory(store), tenant.WithProvisioner(store))
 	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info, _ := tenant.FromContext(r.Context())

@@ -69,7 +69,11 @@ func tenantServer(store interface {
 	tenant.Provisioner
 }, opts ...tenant.Option) http.Handler {
 	opts = append([]tenant.Option{tenant.WithDirectory(store), tenant.WithProvisioner(store)}, opts...)
-	return tenant.Middleware(tenant.HS256([]byte(jwtSecret)), opts...)(
+	v, err := tenant.HS256([]byte(jwtSecret))
+	if err != nil {
+		panic(err)
+	}
+	return tenant.Middleware(v, opts...)(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			info, _ := tenant.FromContext(r.Context())
 			_ = json.NewEncoder(w).Encode(map[string]string{

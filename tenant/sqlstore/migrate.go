@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -30,9 +31,9 @@ const migrateLockKey = 0x7465_6e61_6e74 // "tenant"
 const maxMigrateAttempts = 5
 
 // Migrations returns the SQL migrations of dialect d as files NNN_name.sql,
-// for use with an external migration tool. It includes the optional Supabase
-// signup trigger, which Migrate does not apply. It returns nil for an
-// unknown dialect.
+// for use with an external migration tool: those Migrate applies. The
+// optional Supabase signup trigger is not one of them (see
+// SupabaseSignupTrigger). It returns nil for an unknown dialect.
 func Migrations(d Dialect) fs.FS {
 	if d != Postgres && d != SQLite {
 		return nil
@@ -57,8 +58,12 @@ type migration struct {
 // (SQLite). It applies, in one transaction, the embedded
 // migrations not yet recorded in MigrationsTable, so calling it again, or
 // from several instances at once, is safe. It does not install the Supabase
-// signup trigger: see InstallSignupTrigger.
+// signup trigger: see InstallSignupTrigger. On a SQLite pool without
+// busy_timeout it fails with ErrSQLiteBusyTimeout.
 func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.checkConn(ctx); err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
 	ms, err := s.migrations()
 	if err != nil {
 		return err
@@ -145,16 +150,24 @@ func (s *Store) migrate(ctx context.Context, ms []migration) (err error) {
 	return tx.Commit()
 }
 
-// migrations returns the dialect's automatic migrations in version order.
+// migrations returns the dialect's migrations in version order.
 func (s *Store) migrations() ([]migration, error) {
-	dir := "migrations/" + s.dialect.String()
-	entries, err := migrationFiles.ReadDir(dir)
+	return readMigrations(Migrations(s.dialect))
+}
+
+// readMigrations reads the files NNN_name.sql of fsys (NNN > 0) in version
+// order; other files are skipped.
+func readMigrations(fsys fs.FS) ([]migration, error) {
+	if fsys == nil {
+		return nil, errors.New("sqlstore: migrations: none for this dialect")
+	}
+	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: migrations: %w", err)
 	}
 	var ms []migration
 	for _, e := range entries {
-		if e.IsDir() || path.Ext(e.Name()) != ".sql" || path.Join(dir, e.Name()) == signupTriggerFile {
+		if e.IsDir() || path.Ext(e.Name()) != ".sql" {
 			continue
 		}
 		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
@@ -162,7 +175,7 @@ func (s *Store) migrations() ([]migration, error) {
 		if !ok || err != nil || v <= 0 {
 			return nil, fmt.Errorf("sqlstore: migration %s: name is not NNN_name.sql", e.Name())
 		}
-		b, err := migrationFiles.ReadFile(path.Join(dir, e.Name()))
+		b, err := fs.ReadFile(fsys, e.Name())
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: migration %s: %w", e.Name(), err)
 		}

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"sync"
 	"testing"
@@ -57,7 +58,7 @@ func TestMigrations(t *testing.T) {
 		want    []string
 	}{
 		{sqlstore.SQLite, []string{"001_init.sql"}},
-		{sqlstore.Postgres, []string{"001_init.sql", "002_auto_org_on_signup.sql"}},
+		{sqlstore.Postgres, []string{"001_init.sql"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.dialect.String(), func(t *testing.T) {
@@ -67,6 +68,28 @@ func TestMigrations(t *testing.T) {
 		})
 	}
 	assert.Nil(t, sqlstore.Migrations(sqlstore.Dialect(0)))
+}
+
+// TestMigrationsHoldOnlyWhatMigrateApplies: the Supabase trigger was stored
+// as migration 002, listed by Migrations but skipped by Migrate, so an
+// external migration tool applied what Migrate never does.
+func TestMigrationsHoldOnlyWhatMigrateApplies(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *sql.DB) {
+		s := newStore(t, db)
+		names, err := fs.Glob(sqlstore.Migrations(s.Dialect()), "*.sql")
+		require.NoError(t, err)
+		var applied []string
+		rows, err := db.QueryContext(t.Context(), `SELECT version, name FROM `+sqlstore.MigrationsTable+` ORDER BY version`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var v int
+			var name string
+			require.NoError(t, rows.Scan(&v, &name))
+			applied = append(applied, fmt.Sprintf("%03d_%s.sql", v, name))
+		}
+		require.NoError(t, rows.Err())
+		assert.Equal(t, names, applied)
+	})
 }
 
 // TestMigrateConflictingTable: a foreign table named profiles makes Migrate

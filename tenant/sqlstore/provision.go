@@ -26,10 +26,17 @@ const maxProvisionAttempts = 8
 // process or many, create exactly one organisation and all return its ID. A
 // call that loses the race rolls its own organisation back and returns the
 // winner's. user.Email and user.Role fill the new profile; they are not
-// updated for an existing one.
+// updated for an existing one. An anonymous user without an organisation
+// gets tenant.ErrNoOrg unless WithAnonymousOrgs(true).
 func (s *Store) Provision(ctx context.Context, user tenant.Info) (string, error) {
 	if user.UserID == "" {
 		return "", ErrEmptyUserID
+	}
+	if err := s.checkConn(ctx); err != nil {
+		return "", fmt.Errorf("sqlstore: provision user %q: %w", user.UserID, err)
+	}
+	if user.Anonymous && !s.anonymousOrgs {
+		return s.OrgForUser(ctx, user.UserID) // tenant.ErrNoOrg when none
 	}
 	backoff := time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -75,7 +82,7 @@ func (s *Store) provisionTx(ctx context.Context, user tenant.Info) (orgID string
 		return "", err
 	}
 	defer func() {
-		if err != nil || orgID == "" {
+		if orgID == "" { // every return but the last
 			_ = tx.Rollback()
 		}
 	}()

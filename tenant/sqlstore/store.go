@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 
 	"github.com/voxanne/resilience/tenant"
 )
@@ -43,6 +44,18 @@ func (d Dialect) String() string {
 // the driver and WithDialect was not given.
 var ErrUnknownDialect = errors.New("sqlstore: unknown SQL dialect; use WithDialect")
 
+// ErrSQLiteBusyTimeout is returned by Migrate and Provision on a SQLite pool
+// of more than one connection opened without busy_timeout: its concurrent
+// writers would fail with SQLITE_BUSY instead of waiting for each other.
+var ErrSQLiteBusyTimeout = errors.New("sqlstore: SQLite connections without busy_timeout")
+
+// SQLiteDSNParams are the connection parameters of modernc.org/sqlite that a
+// SQLite database for a Store needs, as in
+// "file:app.db?"+SQLiteDSNParams: writers wait up to 5s for each other,
+// readers do not block writers (WAL), and deleting an organisation deletes
+// its profiles (foreign keys are off by default in SQLite).
+const SQLiteDSNParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+
 // ErrEmptyUserID is returned by Provision for an Info without a UserID.
 var ErrEmptyUserID = errors.New("sqlstore: empty user ID")
 
@@ -50,8 +63,9 @@ var ErrEmptyUserID = errors.New("sqlstore: empty user ID")
 type Option func(*config)
 
 type config struct {
-	dialect Dialect
-	orgName func(tenant.Info) string
+	dialect       Dialect
+	orgName       func(tenant.Info) string
+	anonymousOrgs bool
 }
 
 // WithDialect sets the dialect instead of detecting it from the driver; needed
@@ -64,6 +78,15 @@ func WithDialect(d Dialect) Option {
 // DefaultOrgName.
 func WithOrgName(name func(tenant.Info) string) Option {
 	return func(c *config) { c.orgName = name }
+}
+
+// WithAnonymousOrgs, when on, gives Supabase's anonymous users
+// (tenant.Info.Anonymous, is_anonymous) an organisation of their own, in
+// Provision and in the signup trigger that InstallSignupTrigger installs.
+// Off by default: Provision answers tenant.ErrNoOrg for them, and the trigger
+// leaves them without one until they become permanent users.
+func WithAnonymousOrgs(on bool) Option {
+	return func(c *config) { c.anonymousOrgs = on }
 }
 
 // DefaultOrgName names a user's first organisation after the local part of
@@ -83,10 +106,12 @@ func DefaultOrgName(user tenant.Info) string {
 // tenant.Directory and tenant.Provisioner. A Store is safe for concurrent use;
 // it holds no connection of its own beyond the *sql.DB it was given.
 type Store struct {
-	db      *sql.DB
-	dialect Dialect
-	orgName func(tenant.Info) string
-	q       queries
+	db            *sql.DB
+	dialect       Dialect
+	orgName       func(tenant.Info) string
+	anonymousOrgs bool
+	q             queries
+	connOK        atomic.Bool // the SQLite connection settings were checked
 }
 
 // New returns a Store on db. The dialect is detected from the driver
@@ -95,11 +120,10 @@ type Store struct {
 // ErrUnknownDialect. New does not touch the database: call Migrate before the
 // first use.
 //
-// For SQLite with more than one connection, open the database with
-// _pragma=busy_timeout(5000) and _pragma=journal_mode(WAL) so that
-// concurrent writers wait for each other instead of failing, and with
-// _pragma=foreign_keys(1) so that deleting an organisation deletes its
-// profiles (SQLite does not enforce foreign keys otherwise).
+// For SQLite, open the database with SQLiteDSNParams (with
+// mattn/go-sqlite3: _busy_timeout=5000&_journal_mode=WAL&_foreign_keys=1):
+// Migrate and Provision refuse a pool of more than one connection without
+// busy_timeout (ErrSQLiteBusyTimeout).
 func New(db *sql.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlstore: nil *sql.DB")
@@ -119,7 +143,27 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 	if c.orgName == nil {
 		c.orgName = DefaultOrgName
 	}
-	return &Store{db: db, dialect: c.dialect, orgName: c.orgName, q: newQueries(c.dialect)}, nil
+	return &Store{db: db, dialect: c.dialect, orgName: c.orgName, anonymousOrgs: c.anonymousOrgs,
+		q: newQueries(c.dialect)}, nil
+}
+
+// checkConn refuses SQLite connections whose concurrent writers would fail
+// rather than wait. A pool of one connection has no concurrent writers.
+func (s *Store) checkConn(ctx context.Context) error {
+	if s.dialect != SQLite || s.connOK.Load() || s.db.Stats().MaxOpenConnections == 1 {
+		return nil
+	}
+	var ms int64
+	if err := s.db.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&ms); err != nil {
+		return err
+	}
+	if ms <= 0 {
+		return fmt.Errorf("%w: concurrent writers would fail with SQLITE_BUSY; open the database "+
+			"with \"file:app.db?%s\" (modernc.org/sqlite), or limit the pool to one connection",
+			ErrSQLiteBusyTimeout, SQLiteDSNParams)
+	}
+	s.connOK.Store(true)
+	return nil
 }
 
 // detectDialect tells the dialect from the package of db's driver type.

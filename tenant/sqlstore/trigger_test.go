@@ -3,10 +3,10 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -20,45 +20,58 @@ import (
 	"github.com/voxanne/resilience/tenant/sqlstore"
 )
 
-// supabase is a PostgreSQL test database with a minimal Supabase auth.users
-// table, in a schema of its own outside the search_path as on Supabase, and
-// the store's tables migrated, with the signup trigger installed.
+// supabase is a PostgreSQL test database with the Supabase-shaped auth
+// schema of testdata/supabase_auth.sql, owned by a role of its own as on
+// Supabase, outside the search_path; the store's tables migrated and the
+// signup trigger installed by the test's superuser (Supabase's postgres).
 type supabase struct {
 	*pgDB
 	store      *sqlstore.Store
-	usersTable string
+	ns         string  // the auth schema
+	usersTable string  // ns.users
+	authAdmin  string  // the role of Supabase Auth, owner of ns
+	gotrue     *sql.DB // Supabase Auth's connections: authAdmin, search_path ns
 
 	mu      sync.Mutex
 	notices []string
 }
 
-func newSupabase(t *testing.T) *supabase {
+//go:embed testdata/supabase_auth.sql
+var supabaseAuthSchema string
+
+// newSupabaseAuth returns the database with the auth schema only.
+func newSupabaseAuth(t *testing.T) *supabase {
 	t.Helper()
-	sb := &supabase{}
-	sb.pgDB = openPostgres(t, func(n *pgconn.Notice) {
+	sb := &supabase{pgDB: openPostgres(t)}
+	sb.ns = sb.schema + "_auth"
+	sb.usersTable = sb.ns + ".users"
+	sb.authAdmin = sb.role(t, "auth_admin", "NOLOGIN NOBYPASSRLS")
+	_, err := sb.db.ExecContext(t.Context(), strings.NewReplacer(
+		"{{ .Namespace }}", sb.ns, "{{ .AuthAdmin }}", sb.authAdmin).Replace(supabaseAuthSchema))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, err := sb.db.ExecContext(context.Background(), "DROP SCHEMA IF EXISTS "+sb.ns+" CASCADE")
+		if err != nil {
+			t.Errorf("drop schema %s: %v", sb.ns, err)
+		}
+	})
+	sb.gotrue = sb.connect(t, sb.authAdmin, sb.ns, func(n *pgconn.Notice) {
 		if n.Severity == "WARNING" {
 			sb.mu.Lock()
 			sb.notices = append(sb.notices, n.Message)
 			sb.mu.Unlock()
 		}
 	})
-	ctx := t.Context()
-	auth := sb.schema + "_auth"
-	sb.usersTable = auth + ".users"
-	_, err := sb.db.ExecContext(ctx, `CREATE SCHEMA `+auth+`;
-		CREATE TABLE `+sb.usersTable+` (
-			id                uuid PRIMARY KEY,
-			email             text,
-			raw_app_meta_data jsonb DEFAULT '{}'::jsonb)`)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, err := sb.db.ExecContext(context.Background(), "DROP SCHEMA "+auth+" CASCADE")
-		if err != nil {
-			t.Errorf("drop schema %s: %v", auth, err)
-		}
-	})
-	sb.store = newStore(t, sb.db)
-	require.NoError(t, sb.store.InstallSignupTrigger(ctx, sb.usersTable))
+	return sb
+}
+
+// newSupabase returns the database with the auth schema, the store's
+// tables and the signup trigger.
+func newSupabase(t *testing.T, opts ...sqlstore.Option) *supabase {
+	t.Helper()
+	sb := newSupabaseAuth(t)
+	sb.store = newStore(t, sb.db, opts...)
+	require.NoError(t, sb.store.InstallSignupTrigger(t.Context(), sb.usersTable))
 	return sb
 }
 
@@ -69,18 +82,63 @@ func (sb *supabase) warnings() []string {
 	return slices.Clone(sb.notices)
 }
 
-// signup inserts a user as Supabase Auth does and returns its id and
-// raw_app_meta_data.
-func (sb *supabase) signup(t *testing.T, email string) (id string, meta map[string]any) {
+// newUserID returns a fresh auth user ID.
+func newUserID(t *testing.T) string { return "00000000-0000-4000-8000-" + randomHex(t, 6) }
+
+// insertUser inserts a user with Supabase Auth's role and columns, as its
+// sign-up code does, with raw_app_meta_data appMeta (SQL text, e.g.
+// `'{"provider":"email"}'` or `NULL`), and its identity, in one
+// transaction; then runs then, if given, in that transaction.
+func (sb *supabase) insertUser(t *testing.T, id, email, appMeta string, anonymous bool, then ...string) {
 	t.Helper()
-	id = "00000000-0000-4000-8000-" + randomHex(t, 6)
-	var raw []byte
-	err := sb.db.QueryRowContext(t.Context(),
-		`INSERT INTO `+sb.usersTable+` (id, email) VALUES ($1, $2) RETURNING id`, id, email).Scan(&id)
+	ctx := t.Context()
+	tx, err := sb.gotrue.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	var mail any
+	if email != "" {
+		mail = email
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO users (instance_id, id, aud, role, email, encrypted_password,
+		raw_app_meta_data, raw_user_meta_data, is_super_admin, created_at, updated_at, is_sso_user, is_anonymous)
+		VALUES ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2, '',
+		`+appMeta+`, '{}', false, now(), now(), false, $3)`, id, mail, anonymous)
 	require.NoError(t, err, "signup must succeed")
+	provider := "email"
+	if anonymous {
+		provider = "anonymous"
+	}
+	if !anonymous {
+		_, err = tx.ExecContext(ctx, `INSERT INTO identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
+			VALUES ($1::text, $1::uuid, jsonb_build_object('sub', $1::text, 'email', $2::text), $3, now(), now())`, id, email, provider)
+		require.NoError(t, err)
+	}
+	for _, stmt := range then {
+		_, err = tx.ExecContext(ctx, stmt, id)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, tx.Commit())
+}
+
+// appMeta returns the user's raw_app_meta_data, decoded.
+func (sb *supabase) appMeta(t *testing.T, id string) any {
+	t.Helper()
+	var raw []byte
 	require.NoError(t, sb.db.QueryRowContext(t.Context(),
 		`SELECT raw_app_meta_data FROM `+sb.usersTable+` WHERE id = $1`, id).Scan(&raw))
-	require.NoError(t, json.Unmarshal(raw, &meta))
+	var meta any
+	require.NoError(t, json.Unmarshal(raw, &meta), "%s", raw)
+	return meta
+}
+
+// signup inserts a user as Supabase Auth's email sign-up does and returns
+// its id and raw_app_meta_data.
+func (sb *supabase) signup(t *testing.T, email string) (id string, meta map[string]any) {
+	t.Helper()
+	id = newUserID(t)
+	sb.insertUser(t, id, email, `'{"provider":"email","providers":["email"]}'`, false)
+	meta, ok := sb.appMeta(t, id).(map[string]any)
+	require.True(t, ok, "raw_app_meta_data is an object")
 	return id, meta
 }
 
@@ -191,20 +249,12 @@ func TestInstallSignupTrigger(t *testing.T) {
 		require.NoError(t, sb.db.QueryRowContext(t.Context(),
 			`SELECT array_to_string(proconfig, '|') FROM pg_proc WHERE oid = 'auto_org_on_signup'::regproc`).
 			Scan(&config))
-		assert.Equal(t, "search_path=pg_catalog, pg_temp", config,
+		assert.Equal(t, "search_path=pg_catalog, pg_temp|lock_timeout=1s", config,
 			"no schema that others may write to is searched by a SECURITY DEFINER function")
 
-		// Supabase Auth inserts with its own search_path: the trigger still
-		// finds the tables.
-		u, err := url.Parse(sb.url)
-		require.NoError(t, err)
-		q := u.Query()
-		q.Set("search_path", sb.schema+"_auth")
-		u.RawQuery = q.Encode()
-		gotrue, err := sql.Open("pgx", u.String())
-		require.NoError(t, err)
-		defer gotrue.Close()
-		_, err = gotrue.ExecContext(t.Context(),
+		// Supabase Auth inserts with its own search_path and role: the
+		// trigger still finds the tables.
+		_, err := sb.gotrue.ExecContext(t.Context(),
 			`INSERT INTO users (id, email) VALUES ('00000000-0000-4000-8000-000000000001', 'dan@clinic.com')`)
 		require.NoError(t, err)
 		org, err := sb.store.OrgForUser(t.Context(), "00000000-0000-4000-8000-000000000001")
@@ -221,7 +271,8 @@ func TestInstallSignupTrigger(t *testing.T) {
 		sqlText := sqlstore.SupabaseSignupTrigger()
 		assert.Contains(t, sqlText, "SECURITY DEFINER")
 		assert.Contains(t, sqlText, "EXCEPTION WHEN others THEN")
-		assert.Contains(t, sqlText, "AFTER INSERT ON")
+		assert.Contains(t, sqlText, "BEFORE INSERT")
+		assert.Contains(t, sqlText, "lock_timeout")
 	})
 }
 
