@@ -44,7 +44,7 @@ type Server struct {
 	bySID    map[string]*message // by SID
 	seq      int                 // SIDs issued
 	faults   map[string][]*Fault // scripted faults by sender, in order
-	log      []Request
+	log      []*Request
 
 	wg     sync.WaitGroup  // lifecycle goroutines
 	ctx    context.Context // done once Close is called
@@ -205,7 +205,9 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Request, len(s.log))
-	copy(out, s.log)
+	for i, r := range s.log {
+		out[i] = *r
+	}
 	return out
 }
 
@@ -225,57 +227,64 @@ func (s *Server) Count(op Op) int {
 
 // serve authenticates, routes and answers one request.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	rec := &Request{At: s.now(), Op: Unrouted, Method: r.Method, Path: r.URL.Path}
-	defer s.record(rec)
-
+	op, sid, routed := s.route(r)
+	rec := &Request{At: s.now(), Op: op, Method: r.Method, Path: r.URL.Path}
+	s.record(rec)
+	status := 0
+	defer func() { s.setStatus(rec, status) }()
 	user, pass, ok := r.BasicAuth()
 	if !ok || !equal(user, s.AccountSID) || !equal(pass, s.AuthToken) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
-		rec.Status = writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+		status = writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
 		return
 	}
-	op, sid, ok := s.route(r)
-	if !ok {
-		rec.Status = writeError(w, http.StatusNotFound, 20404,
+	if !routed {
+		status = writeError(w, http.StatusNotFound, 20404,
 			"The requested resource "+r.URL.Path+" was not found")
 		return
 	}
-	rec.Op = op
+	var params url.Values
+	var sender string
 	switch op {
 	case Create:
 		if err := r.ParseForm(); err != nil {
-			rec.Status = writeError(w, http.StatusBadRequest, 20001, "Invalid form body")
+			status = writeError(w, http.StatusBadRequest, 20001, "Invalid form body")
 			return
 		}
-		rec.Params = r.PostForm
-		rec.Sender = r.PostForm.Get("From")
-		if rec.Sender == "" {
-			rec.Sender = r.PostForm.Get("MessagingServiceSid")
+		params = r.PostForm
+		sender = r.PostForm.Get("From")
+		if sender == "" {
+			sender = r.PostForm.Get("MessagingServiceSid")
 		}
 	case List:
-		rec.Params = r.URL.Query()
-		rec.Sender = rec.Params.Get("From")
+		params = r.URL.Query()
+		sender = params.Get("From")
 	case Fetch:
-		rec.Params = url.Values{"Sid": {sid}}
+		params = url.Values{"Sid": {sid}}
 		if m := s.lookup(sid); m != nil {
-			rec.Sender = m.sender()
+			sender = m.sender()
 		}
 	}
+	s.mu.Lock()
+	rec.Params, rec.Sender = params, sender
+	s.mu.Unlock()
 	handle := func() answer {
 		switch op {
 		case Create:
 			return s.create(r.PostForm)
 		case List:
-			return s.list(r.URL.Path, rec.Params)
+			return s.list(r.URL.Path, params)
 		}
 		return s.fetch(sid)
 	}
-	if f := s.takeFault(rec.Sender, op); f != nil {
+	if f := s.takeFault(sender, op); f != nil {
+		s.mu.Lock()
 		rec.Fault = true
-		rec.Status = s.applyFault(w, r, f, handle)
+		s.mu.Unlock()
+		status = s.applyFault(w, r, f, handle)
 		return
 	}
-	rec.Status = handle().write(w)
+	status = handle().write(w)
 }
 
 // route tells the kind of request and, for a fetch, the message SID.
@@ -303,9 +312,17 @@ func (s *Server) route(r *http.Request) (Op, string, bool) {
 	return Unrouted, "", false
 }
 
+// record logs a request as it arrives, so that a client that has its
+// answer (or lost its connection) finds it logged.
 func (s *Server) record(rec *Request) {
 	s.mu.Lock()
-	s.log = append(s.log, *rec)
+	s.log = append(s.log, rec)
+	s.mu.Unlock()
+}
+
+func (s *Server) setStatus(rec *Request, status int) {
+	s.mu.Lock()
+	rec.Status = status
 	s.mu.Unlock()
 }
 
