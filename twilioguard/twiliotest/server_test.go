@@ -252,4 +252,3 @@ func TestUnroutedRequestsGet404(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.Equal(t, twiliotest.Unrouted, s.Requests()[0].Op)
 }
-
