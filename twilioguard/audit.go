@@ -73,12 +73,11 @@ type AuditEntry struct {
 
 // LogValue logs an entry as its fields, which hold nothing secret.
 func (e AuditEntry) LogValue() slog.Value {
-	attrs := []slog.Attr{
-		slog.String("org", e.OrgID),
-		slog.String("key", e.Key),
-		slog.String("event", string(e.Event)),
-		slog.String("to", e.To),
+	attrs := []slog.Attr{slog.String("org", e.OrgID), slog.String("key", e.Key)}
+	if e.Event != "" {
+		attrs = append(attrs, slog.String("event", string(e.Event)))
 	}
+	attrs = append(attrs, slog.String("to", e.To))
 	if e.Attempt > 0 {
 		attrs = append(attrs, slog.Int("attempt", e.Attempt))
 	}
@@ -126,5 +125,13 @@ func (g *Guard) audit(ctx context.Context, e AuditEntry) {
 		g.log.LogAttrs(ctx, slog.LevelError, "twilioguard: audit failed",
 			slog.String("org", e.OrgID), slog.String("key", e.Key), slog.String("event", string(e.Event)),
 			slog.String("error", err.Error()))
+	}
+}
+
+// logFailure logs a failure that makes no audit entry, such as a failed
+// reconciliation, with the fields of e.
+func (g *Guard) logFailure(ctx context.Context, msg string, e AuditEntry) {
+	if g.log != nil {
+		g.log.LogAttrs(ctx, slog.LevelWarn, msg, slog.Any("sms", e))
 	}
 }

@@ -171,6 +171,9 @@ func (s *sending) attempt(ctx context.Context) (Delivery, error) {
 	}
 	if s.d.Status == Unknown {
 		found, err := s.reconcile(ctx)
+		if err != nil {
+			s.g.logFailure(ctx, "twilioguard: reconcile failed", s.entry("", s.d.Attempts, err))
+		}
 		if err != nil || found {
 			return s.d, err
 		}
