@@ -172,7 +172,9 @@ func (s *sending) attempt(ctx context.Context) (Delivery, error) {
 	if s.d.Status == Unknown {
 		found, err := s.reconcile(ctx)
 		if err != nil {
-			s.g.logFailure(ctx, "twilioguard: reconcile failed", s.entry("", s.d.Attempts, err))
+			if s.g.log != nil {
+				s.g.logFailure(ctx, "twilioguard: reconcile failed", s.entry("", s.d.Attempts, err, nil))
+			}
 		}
 		if err != nil || found {
 			return s.d, err
@@ -195,7 +197,7 @@ func (s *sending) create(ctx context.Context) (Delivery, error) {
 	}
 	s.counted = false
 	attempt := s.d.Attempts
-	g.audit(ctx, s.entry(EventAttempt, attempt, nil))
+	s.audit(ctx, EventAttempt, attempt, nil, nil)
 
 	c := g.newCall(ctx)
 	msg, err := c.create(s.m, &g.cfg)
@@ -211,7 +213,7 @@ func (s *sending) create(ctx context.Context) (Delivery, error) {
 			next.ErrorCode = *msg.ErrorCode
 		}
 		next.LeaseUntil = time.Time{}
-		g.audit(ctx, s.entry(EventAccepted, attempt, nil, next.SID, next.Status))
+		s.audit(ctx, EventAccepted, attempt, nil, &next)
 		s.accepted = &next
 		return s.record(ctx, next)
 	}
@@ -220,16 +222,16 @@ func (s *sending) create(ctx context.Context) (Delivery, error) {
 	switch {
 	case Ambiguous(err):
 		next.Status = Unknown
-		g.audit(ctx, s.entry(EventLost, attempt, err))
+		s.audit(ctx, EventLost, attempt, err, nil)
 	case class == safecall.Permanent:
 		next.Status, next.ErrorCode, next.LeaseUntil = Failed, code, time.Time{}
-		g.audit(ctx, s.entry(EventRejected, attempt, err))
+		s.audit(ctx, EventRejected, attempt, err, nil)
 	default: // Twilio did not create the message
 		if !c.t.wrote.Load() && c.t.status == 0 {
 			next.Attempts-- // the request never left
 			s.made--
 		}
-		g.audit(ctx, s.entry(EventFailed, attempt, err))
+		s.audit(ctx, EventFailed, attempt, err, nil)
 	}
 	if _, perr := s.record(ctx, next); perr != nil && !s.lostLease {
 		return s.d, errors.Join(err, perr)
@@ -240,8 +242,11 @@ func (s *sending) create(ctx context.Context) (Delivery, error) {
 // record stores next after a request, even if ctx is done: the outcome
 // of a request must not be lost.
 func (s *sending) record(ctx context.Context, next Delivery) (Delivery, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
-	defer cancel()
+	if ctx.Done() != nil { // a context that can end: record under one that cannot, bounded
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+		defer cancel()
+	}
 	if err := s.put(ctx, next); err != nil {
 		return s.d, err
 	}
@@ -279,20 +284,23 @@ func (s *sending) release(ctx context.Context) {
 	_, _ = s.record(ctx, next)
 }
 
+// audit records an entry about this delivery, if anyone listens: next,
+// when given, is the delivery with its SID and status.
+func (s *sending) audit(ctx context.Context, ev AuditEvent, attempt int, err error, next *Delivery) {
+	if s.g.sink != nil || s.g.log != nil {
+		s.g.audit(ctx, s.entry(ev, attempt, err, next))
+	}
+}
+
 // entry is an audit entry about this delivery.
-func (s *sending) entry(ev AuditEvent, attempt int, err error, sidStatus ...any) AuditEntry {
+func (s *sending) entry(ev AuditEvent, attempt int, err error, next *Delivery) AuditEntry {
 	e := AuditEntry{OrgID: s.m.OrgID, Key: s.m.Key, Event: ev, To: Mask(s.m.To), Attempt: attempt}
 	if err != nil {
 		e.Class = Classify(err).String()
 		e.HTTPStatus, e.Code = statusOf(err)
 	}
-	for _, v := range sidStatus {
-		switch v := v.(type) {
-		case string:
-			e.SID = v
-		case Status:
-			e.Status = v
-		}
+	if next != nil {
+		e.SID, e.Status = next.SID, next.Status
 	}
 	return e
 }

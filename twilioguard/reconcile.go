@@ -73,7 +73,7 @@ func (s *sending) reconcile(ctx context.Context) (bool, error) {
 			return false, err
 		}
 	}
-	g.audit(ctx, s.entry(EventMissing, s.d.Attempts, nil))
+	s.audit(ctx, EventMissing, s.d.Attempts, nil, nil)
 	return false, nil
 }
 
@@ -114,7 +114,7 @@ func (s *sending) match(ctx context.Context, msgs []openapi.ApiV2010Message, cut
 			next.ErrorCode = *m.ErrorCode
 		}
 		next.LeaseUntil, next.UpdatedAt = time.Time{}, s.g.now()
-		s.g.audit(ctx, s.entry(EventReconciled, s.d.Attempts, nil, next.SID, next.Status))
+		s.audit(ctx, EventReconciled, s.d.Attempts, nil, &next)
 		s.accepted = &next
 		if _, err := s.record(ctx, next); err != nil {
 			return m, err
