@@ -2,7 +2,6 @@ package twilioguard
 
 import (
 	"errors"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -149,9 +148,6 @@ func statusOf(err error) (status, code int) {
 	var ae *apiError
 	if errors.As(err, &ae) && ae.status != 0 {
 		status = ae.status
-	}
-	if status == 0 && code == 0 && errors.Is(err, errNoSID) {
-		status = http.StatusOK
 	}
 	return status, code
 }

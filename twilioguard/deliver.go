@@ -65,7 +65,11 @@ func (g *Guard) deliver(ctx context.Context, m Message, slots chan struct{}) (De
 		if !s.lostLease {
 			return d, err
 		}
-		created = false // another Send took the delivery over: wait for it
+		// Another Send took the delivery over: see what it does.
+		created = false
+		if d, err = g.store.Get(ctx, m.OrgID, m.Key); err != nil {
+			return d, g.newError(m, d, s.made, safecall.Mark(&storeError{err}, safecall.Temporary))
+		}
 	}
 }
 
@@ -148,11 +152,14 @@ func (s *sending) run(ctx context.Context) (Delivery, error) {
 		return s.d, err
 	}
 	s.release(ctx)
-	class := safecall.ClassOf(err)
-	if class != safecall.Canceled {
+	if safecall.ClassOf(err) != safecall.Canceled {
 		g.recent.add(g.now(), true)
 	}
-	return s.d, g.newError(s.m, s.d, s.made, err)
+	d = s.d
+	if s.accepted != nil {
+		d = *s.accepted // sent, though not recorded: the caller may know
+	}
+	return d, g.newError(s.m, d, s.made, err)
 }
 
 // attempt is one try: reconcile if the delivery is Unknown, then create.
