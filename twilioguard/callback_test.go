@@ -1,6 +1,7 @@
 package twilioguard_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -227,4 +228,37 @@ func with(f url.Values, key, value string) url.Values {
 	}
 	out.Set(key, value)
 	return out
+}
+
+// bySIDDown is a store whose lookups by SID fail.
+type bySIDDown struct{ twilioguard.MemoryStore }
+
+func (*bySIDDown) BySID(context.Context, string) (twilioguard.Delivery, error) {
+	return twilioguard.Delivery{}, errDown
+}
+
+func TestStatusHandlerAnswers500WhenTheStoreFails(t *testing.T) {
+	e, backend := callbackEnv(t, twilioguard.WithStore(&bySIDDown{}))
+	t.Cleanup(http.DefaultTransport.(*http.Transport).CloseIdleConnections)
+	form := url.Values{"AccountSid": {e.fake.AccountSID}, "MessageSid": {"SM1"}, "MessageStatus": {"sent"}}
+	req, err := http.NewRequest(http.MethodPost, backend.URL+"/internal/status", strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", twiliotest.Signature(e.cfg.AuthToken, publicCallback, form))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+	assert.Contains(t, e.logs.String(), "status callback not stored")
+}
+
+func TestStatusHandlerRefusesAHugeBody(t *testing.T) {
+	e, _ := callbackEnv(t)
+	big := strings.NewReader("Body=" + strings.Repeat("x", 64<<10))
+	req := httptest.NewRequest(http.MethodPost, "/internal/status", big)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", "anything")
+	rec := httptest.NewRecorder()
+	e.guard.StatusHandler().ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
 }

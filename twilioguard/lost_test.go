@@ -271,3 +271,88 @@ func TestSendWaitsForAnotherProcessesLease(t *testing.T) {
 	assert.Equal(t, "SMother", d.SID)
 	assert.Equal(t, 0, e.creates())
 }
+
+// sendOthers makes n more texts to the patient from the clinic, sent at
+// once, as other systems of the clinic would.
+func sendOthers(t *testing.T, fake *twiliotest.Server, n int) {
+	t.Helper()
+	c := fake.Client()
+	for i := range n {
+		resp, err := c.Do(createRequest(t, fake, clinic, patient, fmt.Sprintf("other text %d", i)))
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		require.Equal(t, http.StatusCreated, resp.StatusCode)
+		msgs := fake.Messages()
+		require.NoError(t, fake.SetStatus(msgs[len(msgs)-1].SID, "delivered", 0))
+	}
+}
+
+// The lost message was sent, and more texts were sent to the number
+// since: the DateSent pages are followed (as twilio-go follows
+// next_page_uri) until it is found.
+func TestReconcileFollowsDateSentPages(t *testing.T) {
+	var e *env
+	hook := twilioguard.WithCallOptions(safecall.WithOnRetry(func(safecall.RetryEvent) {
+		msgs := e.fake.Messages()
+		require.NoError(t, e.fake.SetStatus(msgs[len(msgs)-1].SID, "delivered", 0))
+		sendOthers(t, e.fake, 55)
+	}))
+	e = newEnv(t, hook)
+	e.fake.Script(clinic, twiliotest.Fault{Accept: true, Status: 500})
+	d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+	require.NoError(t, err)
+	assert.Equal(t, e.fake.Messages()[0].SID, d.SID)
+	assert.Equal(t, twilioguard.Delivered, d.Status)
+	assert.Len(t, e.fake.Messages(), 56)
+	var lists []string
+	for _, r := range e.fake.Requests() {
+		if r.Op == twiliotest.List {
+			lists = append(lists, r.Params.Get("Page")+"/"+fmt.Sprint(r.Params.Get("DateSent>") != ""))
+		}
+	}
+	assert.Equal(t, []string{"/false", "/true", "1/true"}, lists, "first page, DateSent page 0, its next page")
+}
+
+// Reconciliation reads at most 20 pages; beyond, the delivery stays
+// Unknown rather than risk a second text.
+func TestReconcileGivesUpOnTooManyPages(t *testing.T) {
+	var e *env
+	hook := twilioguard.WithCallOptions(safecall.WithOnRetry(func(safecall.RetryEvent) {
+		if len(e.fake.Messages()) == 0 { // the first answer was lost before Twilio created anything
+			sendOthers(t, e.fake, 20*50+1)
+		}
+	}))
+	e = newEnv(t, hook)
+	e.fake.Script(clinic, twiliotest.Fault{Status: 500})
+	d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+	var ge *twilioguard.Error
+	require.ErrorAs(t, err, &ge)
+	assert.Equal(t, safecall.Permanent, ge.Class)
+	assert.Equal(t, twilioguard.Unknown, d.Status)
+	assert.Equal(t, 1+20*50+1, e.creates(), "nothing sent again")
+	assert.Equal(t, 21, e.fake.Count(twiliotest.List), "the first page and 20 DateSent pages")
+}
+
+// A Send whose lease ran out while its request was in flight: another
+// instance takes the delivery over, reconciles and records the message;
+// the first defers to that record. One text.
+func TestLeaseTakeoverReconcilesTheMessageInFlight(t *testing.T) {
+	e := newEnv(t, twilioguard.WithLease(time.Millisecond))
+	e.fake.Script(clinic, twiliotest.Fault{Accept: true, Delay: 100 * time.Millisecond})
+	first := make(chan twilioguard.Delivery, 1)
+	go func() {
+		d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+		assert.NoError(t, err)
+		first <- d
+	}()
+	require.Eventually(t, func() bool { return len(e.fake.Messages()) == 1 }, 5*time.Second, time.Millisecond)
+	time.Sleep(2 * time.Millisecond) // the lease has run out
+	other := e.newGuard(twilioguard.WithLease(time.Minute))
+	d, err := other.Send(t.Context(), msg("org-1", "appt-1"))
+	require.NoError(t, err)
+	e.requireOneMessage(d)
+	assert.Equal(t, d.SID, (<-first).SID)
+	assert.Equal(t, 1, e.creates())
+	assert.Equal(t, []twilioguard.AuditEvent{attempt, reconciled, accepted}, e.audit.events("appt-1"),
+		"the second reconciled while the first waited for its answer")
+}

@@ -31,8 +31,8 @@ var errTooManyMessages = errors.New("twilioguard: too many messages to reconcile
 //  1. the newest page, unfiltered by date: a message still queued has no
 //     date_sent and escapes any DateSent filter;
 //  2. if that page was not the only one, the messages sent since the day
-//     before the first attempt (DateSent>, which Twilio applies by day),
-//     page after page.
+//     of the first attempt (DateSent>, which Twilio applies by day), page
+//     after page, newest first, until one sent before the first attempt.
 //
 // A message matches when its body is the delivery's, it was created after
 // the first attempt (less clockSkew) and no other delivery has its SID.
@@ -64,6 +64,9 @@ func (s *sending) reconcile(ctx context.Context) (bool, error) {
 			if m, err := s.match(ctx, page.Messages, cutoff); m != nil || err != nil {
 				return m != nil, err
 			}
+			if sentBefore(page.Messages, cutoff) {
+				break // newest first: the rest were sent before the first attempt
+			}
 			if pages == reconcileMaxPages {
 				return false, safecall.Mark(errTooManyMessages, safecall.Permanent)
 			}
@@ -75,6 +78,20 @@ func (s *sending) reconcile(ctx context.Context) (bool, error) {
 	}
 	s.audit(ctx, EventMissing, s.d.Attempts, nil, nil)
 	return false, nil
+}
+
+// sentBefore reports whether the last message of a page, newest first,
+// was sent before t.
+func sentBefore(msgs []openapi.ApiV2010Message, t time.Time) bool {
+	if len(msgs) == 0 {
+		return false
+	}
+	last := msgs[len(msgs)-1].DateSent
+	if last == nil {
+		return false
+	}
+	sent, err := time.Parse(time.RFC1123Z, *last)
+	return err == nil && sent.Before(t)
 }
 
 // match records the first message of msgs that is the delivery's and

@@ -27,6 +27,7 @@ func TestSendRecordsTheDelivery(t *testing.T) {
 	assert.Equal(t, patient, d.To)
 	assert.Equal(t, clinic, d.From)
 	assert.True(t, d.LeaseUntil.IsZero())
+	assert.True(t, d.Accepted())
 
 	stored, err := e.guard.Delivery(t.Context(), "org-1", "appt-1")
 	require.NoError(t, err)
@@ -241,6 +242,7 @@ func TestAuthFailureIsNotRetried(t *testing.T) {
 	d, err := g.Delivery(t.Context(), "org-1", "appt-1")
 	require.NoError(t, err)
 	assert.Equal(t, twilioguard.Pending, d.Status, "never accepted: the next Send sends at once")
+	assert.False(t, d.Accepted())
 	assert.True(t, d.LeaseUntil.IsZero(), "the lease is released")
 	assert.False(t, errors.Is(err, twilioguard.ErrInvalidMessage))
 }

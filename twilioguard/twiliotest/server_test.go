@@ -1,6 +1,7 @@
 package twiliotest_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -251,4 +252,68 @@ func TestUnroutedRequestsGet404(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.Equal(t, twiliotest.Unrouted, s.Requests()[0].Op)
+}
+
+func TestOptions(t *testing.T) {
+	sid, token := "AC0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	s := newServer(t, twiliotest.WithCredentials(sid, token), twiliotest.WithPageSize(2))
+	assert.Equal(t, sid, s.AccountSID)
+	assert.Equal(t, token, s.AuthToken)
+	api := newAPI(t, s)
+	for range 3 {
+		_, err := send(api, clinic, patient, "hi")
+		require.NoError(t, err)
+	}
+	page, err := api.PageMessage(&openapi.ListMessageParams{}, "", "")
+	require.NoError(t, err)
+	assert.Len(t, page.Messages, 2, "WithPageSize is the default page size")
+	assert.NotNil(t, page.NextPageUri)
+	for op, name := range map[twiliotest.Op]string{twiliotest.Create: "create", twiliotest.List: "list",
+		twiliotest.Fetch: "fetch", twiliotest.Any: "any", twiliotest.Unrouted: "unrouted"} {
+		assert.Equal(t, name, op.String())
+	}
+}
+
+func TestListFiltersByDay(t *testing.T) {
+	now := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
+	s := newServer(t, twiliotest.WithClock(func() time.Time { return now }))
+	api := newAPI(t, s)
+	first, err := send(api, clinic, patient, "first")
+	require.NoError(t, err)
+	require.NoError(t, s.SetStatus(*first.Sid, "sent", 0))
+	now = now.Add(2 * time.Hour)
+	second, err := send(api, clinic, patient, "second")
+	require.NoError(t, err)
+	require.NoError(t, s.SetStatus(*second.Sid, "sent", 0))
+
+	get := func(query string) []string {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, s.URL+"/2010-04-01/Accounts/"+s.AccountSID+"/Messages.json?"+query, nil)
+		require.NoError(t, err)
+		req.SetBasicAuth(s.AccountSID, s.AuthToken)
+		resp, err := s.Client().Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var page openapi.ListMessageResponse
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+		var sids []string
+		for _, m := range page.Messages {
+			sids = append(sids, *m.Sid)
+		}
+		return sids
+	}
+	assert.Equal(t, []string{*first.Sid}, get("DateSent=2026-03-01"))
+	assert.Equal(t, []string{*second.Sid}, get("DateSent%3E=2026-03-02"))
+	assert.Equal(t, []string{*first.Sid}, get("DateSent%3C=2026-03-01"), "a date includes its whole day")
+	assert.Empty(t, get("DateSent=2026-03-03"))
+
+	_, err = api.ListMessage((&openapi.ListMessageParams{}).SetDateSent(now))
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/2010-04-01/Accounts/"+s.AccountSID+"/Messages.json?DateSent=yesterday", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(s.AccountSID, s.AuthToken)
+	resp, err := s.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 }
