@@ -230,7 +230,9 @@ func (s *sending) create(ctx context.Context) (Delivery, error) {
 	case Ambiguous(err):
 		next.Status = Unknown
 		s.audit(ctx, EventLost, attempt, err, nil)
-	case class == safecall.Permanent:
+	case class == safecall.Permanent && code != 0:
+		// Twilio refused the message for good. (A 4xx page from a proxy
+		// says nothing of the message: the delivery stays Pending.)
 		next.Status, next.ErrorCode, next.LeaseUntil = Failed, code, time.Time{}
 		s.audit(ctx, EventRejected, attempt, err, nil)
 	default: // Twilio did not create the message

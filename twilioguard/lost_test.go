@@ -356,3 +356,23 @@ func TestLeaseTakeoverReconcilesTheMessageInFlight(t *testing.T) {
 	assert.Equal(t, []twilioguard.AuditEvent{attempt, reconciled, accepted}, e.audit.events("appt-1"),
 		"the second reconciled while the first waited for its answer")
 }
+
+// A 4xx page that is not Twilio's (a proxy's 404, say) does not refuse
+// the message for good: the key can be sent once the path is fixed.
+func TestProxyErrorPageDoesNotFailTheKeyForGood(t *testing.T) {
+	e := newEnv(t)
+	e.fake.Script(clinic, twiliotest.Fault{HTML: true, Status: 404})
+	d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+	var ge *twilioguard.Error
+	require.ErrorAs(t, err, &ge)
+	assert.Equal(t, safecall.Permanent, ge.Class)
+	assert.Equal(t, 404, ge.HTTPStatus)
+	assert.Equal(t, 0, ge.Code)
+	assert.Equal(t, twilioguard.Pending, d.Status)
+	assert.Empty(t, e.fake.Messages())
+
+	d, err = e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+	require.NoError(t, err)
+	e.requireOneMessage(d)
+	assert.Equal(t, 2, d.Attempts)
+}
