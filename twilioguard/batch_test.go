@@ -1,6 +1,7 @@
 package twilioguard_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync"
@@ -162,4 +163,33 @@ func (c *inflight) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	c.mu.Unlock()
 	return c.next.RoundTrip(r)
+}
+
+// A Send refused by an open breaker, or whose caller had already given
+// up, made no request: the delivery counts none.
+func TestRefusedSendCountsNoAttempt(t *testing.T) {
+	e := newEnv(t)
+	e.fake.Script(downClinic, twiliotest.Fault{Status: 500, Times: 100})
+	_, err := e.guard.Send(t.Context(), clinicMsg("down", downClinic, "a"))
+	require.Error(t, err)
+
+	d, err := e.guard.Send(t.Context(), clinicMsg("down", downClinic, "b"))
+	assert.Equal(t, safecall.CircuitOpen, safecall.ClassOf(err))
+	assert.Equal(t, 0, d.Attempts)
+	stored, err := e.guard.Delivery(t.Context(), "down", "b")
+	require.NoError(t, err)
+	assert.Equal(t, 0, stored.Attempts, "no request was made")
+	assert.True(t, stored.LeaseUntil.IsZero())
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = e.guard.Send(ctx, clinicMsg("up", upClinic, "c"))
+	assert.Equal(t, safecall.Canceled, safecall.ClassOf(err))
+	stored, err = e.guard.Delivery(t.Context(), "up", "c")
+	require.NoError(t, err)
+	assert.Equal(t, 0, stored.Attempts)
+
+	d, err = e.guard.Send(t.Context(), clinicMsg("up", upClinic, "c"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, d.Attempts, "the first request is the first attempt")
 }

@@ -290,6 +290,9 @@ func (s *sending) release(ctx context.Context) {
 	}
 	next := s.d
 	next.LeaseUntil, next.UpdatedAt = time.Time{}, s.g.now()
+	if s.counted {
+		next.Attempts-- // counted in advance, never made (an open breaker, a done context)
+	}
 	_, _ = s.record(ctx, next)
 }
 
