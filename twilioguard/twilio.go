@@ -168,8 +168,7 @@ func (c *call) create(m Message, cfg *Config) (*openapi.ApiV2010Message, error) 
 		return nil, c.t.fail(err)
 	}
 	if msg.Sid == nil || *msg.Sid == "" {
-		c.t.status = http.StatusOK
-		return nil, c.t.fail(errNoSID)
+		return nil, c.t.fail(errNoSID) // a 2xx without a SID: ambiguous
 	}
 	return msg, nil
 }
@@ -196,8 +195,7 @@ func (c *call) next(page *openapi.ListMessageResponse) (*openapi.ListMessageResp
 		}
 		defer resp.Body.Close()
 		out := &openapi.ListMessageResponse{}
-		if err := decodeJSON(resp.Body, out); err != nil {
-			c.t.status = resp.StatusCode
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			return nil, err
 		}
 		return out, nil
@@ -214,5 +212,3 @@ func (c *call) next(page *openapi.ListMessageResponse) (*openapi.ListMessageResp
 // errNoSID is a create answer without a message SID: accepted, maybe, but
 // unusable.
 var errNoSID = errors.New("twilioguard: Twilio answered without a message SID")
-
-func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }

@@ -14,8 +14,8 @@ import (
 // The order of events is: with Accept, the request is processed first
 // (the message is created); then the fake waits Delay, dropping a request
 // that was not accepted if the client gives up meanwhile; then it drops
-// the connection (Reset), or answers the error (Status, Code, HTML), or,
-// when neither is set, gives the normal answer.
+// the connection (Reset), or answers as told (HTML, Body, or Status with
+// Code), or, when none is set, gives the normal answer.
 type Fault struct {
 	// Op is the kind of request the fault applies to: Create (the zero
 	// value), List, Fetch or Any.
@@ -36,6 +36,9 @@ type Fault struct {
 	// HTML answers with an HTML error page, as a load balancer does,
 	// instead of Twilio's JSON.
 	HTML bool
+	// Body, if set, is the answer's body, sent as JSON with Status (200
+	// if none): a truncated or unexpected answer.
+	Body string
 	// Reset drops the connection (a TCP reset) instead of answering.
 	Reset bool
 	// Delay holds the answer back. Longer than the client's timeout, it
@@ -110,6 +113,16 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, ha
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte("<html><head><title>" + strconv.Itoa(status) + " " + http.StatusText(status) +
 			"</title></head><body><h1>" + http.StatusText(status) + "</h1></body></html>\n"))
+		return status
+	case f.Body != "":
+		status := f.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		setRetryAfter(w, f.RetryAfter)
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(f.Body))
 		return status
 	case f.Status != 0:
 		code := f.Code

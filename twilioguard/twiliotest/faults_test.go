@@ -177,3 +177,13 @@ func TestResetClearsState(t *testing.T) {
 	assert.Equal(t, 0, s.Count(twiliotest.List))
 	assert.Equal(t, 1, s.Count(twiliotest.Any))
 }
+
+func TestBodyReplacesTheAnswer(t *testing.T) {
+	s := newServer(t)
+	s.Script(clinic, twiliotest.Fault{Accept: true, Status: 201, Body: `{"sid":`})
+	resp, body, err := post(t, s, clinic)
+	require.NoError(t, err)
+	assert.Equal(t, 201, resp.StatusCode)
+	assert.Equal(t, `{"sid":`, body)
+	assert.Len(t, s.Messages(), 1)
+}
