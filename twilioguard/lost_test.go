@@ -113,21 +113,20 @@ func TestListingFailureLeavesUnknownUntilALaterSendReconciles(t *testing.T) {
 	assert.Equal(t, []twilioguard.AuditEvent{attempt, lost, reconciled}, e.audit.events("appt-1"))
 }
 
-// A message still queued has no date_sent, so the first, unfiltered page
-// finds it; one already sent behind a full first page is found by the
-// DateSent filter, page after page.
-func TestReconcileFindsSentMessagesBeyondTheFirstPage(t *testing.T) {
+// Messages not yet sent come first in Twilio's lists and have no
+// date_sent: the unfiltered pages are read while they hold such messages,
+// so a lost message behind 60 queued ones is found without a DateSent
+// filter.
+func TestReconcileReadsThePagesOfMessagesNotYetSent(t *testing.T) {
 	var e *env
 	e = newEnv(t, twilioguard.WithCallOptions(safecall.WithOnRetry(func(safecall.RetryEvent) {
 		msgs := e.fake.Messages()
 		require.NoError(t, e.fake.SetStatus(msgs[len(msgs)-1].SID, "sent", 0))
 	})))
-	// 60 older texts to the patient, still queued: they come first.
-	api := e.guard
-	for i := range 60 {
+	for i := range 60 { // 60 older texts to the patient, still queued: they come first
 		m := msg("org-1", fmt.Sprintf("old-%d", i))
 		m.Body = fmt.Sprintf("reminder %d", i)
-		_, err := api.Send(t.Context(), m)
+		_, err := e.guard.Send(t.Context(), m)
 		require.NoError(t, err)
 	}
 	e.fake.Script(clinic, twiliotest.Fault{Accept: true, Status: 500})
@@ -136,18 +135,17 @@ func TestReconcileFindsSentMessagesBeyondTheFirstPage(t *testing.T) {
 	assert.Equal(t, 61, e.creates())
 	assert.Len(t, e.fake.Messages(), 61)
 	assert.Equal(t, twilioguard.Sent, d.Status, "the status Twilio listed")
-	last := e.fake.Messages()[60]
-	assert.Equal(t, last.SID, d.SID)
+	assert.Equal(t, e.fake.Messages()[60].SID, d.SID)
 
-	var filtered int
+	var pages []string
 	for _, r := range e.fake.Requests() {
-		if r.Op == twiliotest.List && r.Params.Get("DateSent>") != "" {
-			filtered++
+		if r.Op == twiliotest.List {
 			assert.Equal(t, patient, r.Params.Get("To"))
 			assert.Equal(t, clinic, r.Params.Get("From"))
+			pages = append(pages, r.Params.Get("Page")+"/"+fmt.Sprint(r.Params.Get("DateSent>") != ""))
 		}
 	}
-	assert.Equal(t, 1, filtered)
+	assert.Equal(t, []string{"/false", "1/false"}, pages)
 }
 
 // Another key's text with the same body to the same number is not this

@@ -26,20 +26,21 @@ const (
 var errTooManyMessages = errors.New("twilioguard: too many messages to reconcile")
 
 // reconcile looks for the message of an Unknown delivery at Twilio, among
-// the messages to its number from its sender:
+// the messages to its number from its sender, newest first:
 //
-//  1. the newest page, unfiltered by date: a message still queued has no
-//     date_sent and escapes any DateSent filter;
-//  2. if that page was not the only one, the messages sent since the day
-//     of the first attempt (DateSent>, which Twilio applies by day), page
-//     after page, newest first, until one sent before the first attempt.
+//  1. unfiltered by date, page after page while they hold messages not
+//     yet sent, which have no date_sent and escape any DateSent filter
+//     (Twilio lists them first);
+//  2. unless that was every page, the messages sent since the day of the
+//     first attempt (DateSent>, which Twilio applies by day), page after
+//     page until one sent before the first attempt.
 //
 // A message matches when its body is the delivery's, it was created after
 // the first attempt (less clockSkew) and no other delivery has its SID.
 // When one matches the delivery records it and reconcile reports true.
+// Reading more than reconcileMaxPages pages in a pass is an error.
 func (s *sending) reconcile(ctx context.Context) (bool, error) {
-	g := s.g
-	c := g.newCall(ctx)
+	c := s.g.newCall(ctx)
 	cutoff := s.d.CreatedAt.Add(-clockSkew)
 	params := func() *openapi.ListMessageParams {
 		p := &openapi.ListMessageParams{}
@@ -49,48 +50,56 @@ func (s *sending) reconcile(ctx context.Context) (bool, error) {
 		}
 		return p.SetPageSize(reconcilePageSize)
 	}
-
-	page, err := c.list(params())
-	if err != nil {
-		return false, err
-	}
-	if m, err := s.match(ctx, page.Messages, cutoff); m != nil || err != nil {
-		return m != nil, err
-	}
-	if page.NextPageUri != nil && *page.NextPageUri != "" {
-		day := cutoff.UTC().Truncate(24 * time.Hour)
-		page, err = c.list(params().SetDateSentAfter(day))
-		for pages := 1; err == nil && page != nil; pages++ {
-			if m, err := s.match(ctx, page.Messages, cutoff); m != nil || err != nil {
-				return m != nil, err
-			}
-			if sentBefore(page.Messages, cutoff) {
-				break // newest first: the rest were sent before the first attempt
-			}
-			if pages == reconcileMaxPages {
-				return false, safecall.Mark(errTooManyMessages, safecall.Permanent)
-			}
-			page, err = c.next(page)
+	found, all, err := s.scan(ctx, c, params(), cutoff, func(msgs []openapi.ApiV2010Message) bool {
+		return msgs[len(msgs)-1].DateSent != nil // the messages not yet sent are behind
+	})
+	if found || all || err != nil {
+		if !found && err == nil {
+			s.audit(ctx, EventMissing, s.d.Attempts, nil, nil)
 		}
-		if err != nil {
-			return false, err
-		}
+		return found, err
 	}
-	s.audit(ctx, EventMissing, s.d.Attempts, nil, nil)
-	return false, nil
+	day := cutoff.UTC().Truncate(24 * time.Hour)
+	found, _, err = s.scan(ctx, c, params().SetDateSentAfter(day), cutoff, func(msgs []openapi.ApiV2010Message) bool {
+		return sentBefore(msgs[len(msgs)-1], cutoff) // the rest were sent earlier still
+	})
+	if !found && err == nil {
+		s.audit(ctx, EventMissing, s.d.Attempts, nil, nil)
+	}
+	return found, err
 }
 
-// sentBefore reports whether the last message of a page, newest first,
-// was sent before t.
-func sentBefore(msgs []openapi.ApiV2010Message, t time.Time) bool {
-	if len(msgs) == 0 {
+// scan lists the messages p selects, page after page, until one matches
+// (found), the last page is read (all), or enough says that the pages
+// after this one cannot match.
+func (s *sending) scan(ctx context.Context, c *call, p *openapi.ListMessageParams, cutoff time.Time,
+	enough func([]openapi.ApiV2010Message) bool) (found, all bool, err error) {
+	page, err := c.list(p)
+	for pages := 1; err == nil; pages++ {
+		if m, err := s.match(ctx, page.Messages, cutoff); m != nil || err != nil {
+			return m != nil, false, err
+		}
+		switch {
+		case page.NextPageUri == nil || *page.NextPageUri == "":
+			return false, true, nil
+		case len(page.Messages) == 0 || enough(page.Messages):
+			return false, false, nil
+		case pages == reconcileMaxPages:
+			return false, false, safecall.Mark(errTooManyMessages, safecall.Permanent)
+		}
+		if page, err = c.next(page); err == nil && page == nil {
+			return false, true, nil
+		}
+	}
+	return false, false, err
+}
+
+// sentBefore reports whether m was sent before t.
+func sentBefore(m openapi.ApiV2010Message, t time.Time) bool {
+	if m.DateSent == nil {
 		return false
 	}
-	last := msgs[len(msgs)-1].DateSent
-	if last == nil {
-		return false
-	}
-	sent, err := time.Parse(time.RFC1123Z, *last)
+	sent, err := time.Parse(time.RFC1123Z, *m.DateSent)
 	return err == nil && sent.Before(t)
 }
 
