@@ -252,13 +252,25 @@ func TestStatusHandlerAnswers500WhenTheStoreFails(t *testing.T) {
 	assert.Contains(t, e.logs.String(), "status callback not stored")
 }
 
-func TestStatusHandlerRefusesAHugeBody(t *testing.T) {
+func TestStatusHandlerRefusesABodyOver64KiB(t *testing.T) {
 	e, _ := callbackEnv(t)
-	big := strings.NewReader("Body=" + strings.Repeat("x", 64<<10))
-	req := httptest.NewRequest(http.MethodPost, "/internal/status", big)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", "anything")
-	rec := httptest.NewRecorder()
-	e.guard.StatusHandler().ServeHTTP(rec, req)
-	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	post := func(size int) int {
+		form := "MessageSid=SM1&MessageStatus=sent&Pad="
+		form += strings.Repeat("x", size-len(form))
+		req := httptest.NewRequest(http.MethodPost, "/internal/status", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", twiliotest.Signature(e.cfg.AuthToken, publicCallback, mustParse(t, form)))
+		rec := httptest.NewRecorder()
+		e.guard.StatusHandler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	assert.Equal(t, http.StatusNoContent, post(64<<10))
+	assert.Equal(t, http.StatusBadRequest, post(64<<10+1))
+}
+
+func mustParse(t *testing.T, form string) url.Values {
+	t.Helper()
+	v, err := url.ParseQuery(form)
+	require.NoError(t, err)
+	return v
 }

@@ -43,7 +43,11 @@ func TestLogsAuditAndErrorsHoldNoSecrets(t *testing.T) {
 	logs := e.logs.String()
 	require.NotEmpty(t, logs)
 	for _, want := range []string{`"event":"lost"`, `"event":"reconciled"`, `"event":"rejected"`,
-		`"event":"status"`, `"code":20429`, `"code":21610`, `"to":"+1******4567"`} {
+		`"event":"status"`, `"code":20429`, `"code":21610`, `"to":"+1******4567"`,
+		`"level":"DEBUG","msg":"twilioguard: attempt"`, `"level":"WARN","msg":"twilioguard: failed"`,
+		`"level":"WARN","msg":"twilioguard: lost"`, `"level":"WARN","msg":"twilioguard: rejected"`,
+		`"level":"INFO","msg":"twilioguard: reconciled"`, `"level":"DEBUG","msg":"twilioguard: status"`,
+		`"level":"WARN","msg":"twilioguard: reconcile failed"`} {
 		assert.Contains(t, logs, want)
 	}
 	var audit strings.Builder
