@@ -193,3 +193,42 @@ func TestRefusedSendCountsNoAttempt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, d.Attempts, "the first request is the first attempt")
 }
+
+func TestSendBatchWithADoneContext(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	res := e.guard.SendBatch(ctx, []twilioguard.Message{msg("org-1", "a"), msg("org-1", "b")})
+	for _, r := range res {
+		assert.Equal(t, safecall.Canceled, safecall.ClassOf(r.Err))
+	}
+	assert.Equal(t, 0, e.fake.Count(twiliotest.Any))
+}
+
+// A Send that waits to retry gives its request slot up: with one slot, a
+// batch whose first text meets a 429 sends the others meanwhile.
+func TestSendBatchRetryWaitsHoldNoSlot(t *testing.T) {
+	var e *env
+	// The retry wait lasts until the five others went out (5s at most).
+	waitForOthers := twilioguard.WithCallOptions(safecall.WithOnRetry(func(safecall.RetryEvent) {
+		for deadline := time.Now().Add(5 * time.Second); e.fake.Count(twiliotest.Any) < 6 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}))
+	e = newEnv(t, twilioguard.WithConcurrency(1), waitForOthers)
+	e.fake.Script(downClinic, twiliotest.Fault{Status: 429})
+	msgs := []twilioguard.Message{clinicMsg("down", downClinic, "first")}
+	for i := range 5 {
+		msgs = append(msgs, clinicMsg("up", upClinic, fmt.Sprint(i)))
+	}
+	res := e.guard.SendBatch(t.Context(), msgs)
+	for _, r := range res {
+		require.NoError(t, r.Err)
+	}
+	var order []string
+	for _, r := range e.fake.Requests() {
+		order = append(order, r.Sender)
+	}
+	assert.Equal(t, []string{downClinic, upClinic, upClinic, upClinic, upClinic, upClinic, downClinic}, order,
+		"the five others went out while the first waited")
+}

@@ -35,7 +35,7 @@ func (e *storeError) Unwrap() error { return e.err }
 
 // deliver records m and sends it, or finds what became of an earlier Send
 // of its key.
-func (g *Guard) deliver(ctx context.Context, m Message, slots chan struct{}) (Delivery, error) {
+func (g *Guard) deliver(ctx context.Context, m Message, sl *slot) (Delivery, error) {
 	now := g.now()
 	d, created, err := g.store.Create(ctx, Delivery{
 		OrgID: m.OrgID, Key: m.Key, To: m.To, From: m.From,
@@ -60,7 +60,7 @@ func (g *Guard) deliver(ctx context.Context, m Message, slots chan struct{}) (De
 				return d, err
 			}
 		}
-		s := &sending{g: g, m: m, d: d, counted: created, slots: slots}
+		s := &sending{g: g, m: m, d: d, counted: created, slot: sl}
 		d, err = s.run(ctx)
 		if !s.lostLease {
 			return d, err
@@ -130,7 +130,7 @@ type sending struct {
 	m       Message
 	d       Delivery // as stored
 	counted bool     // d.Attempts already counts the next attempt
-	slots   chan struct{}
+	slot    *slot // a batch worker's request slot; nil outside SendBatch
 
 	made      int       // create requests this Send made
 	accepted  *Delivery // accepted by Twilio, not yet recorded
@@ -163,18 +163,20 @@ func (s *sending) run(ctx context.Context) (Delivery, error) {
 }
 
 // attempt is one try: reconcile if the delivery is Unknown, then create.
-func (s *sending) attempt(ctx context.Context) (Delivery, error) {
+func (s *sending) attempt(ctx context.Context) (d Delivery, err error) {
 	if s.accepted != nil {
 		// Accepted by an earlier attempt, whose record failed: record it.
 		return s.record(ctx, *s.accepted)
 	}
-	if s.slots != nil {
-		select {
-		case s.slots <- struct{}{}:
-			defer func() { <-s.slots }()
-		case <-ctx.Done():
-			return s.d, ctx.Err()
+	if s.slot != nil {
+		if err := s.slot.retake(ctx); err != nil {
+			return s.d, err
 		}
+		defer func() {
+			if err != nil {
+				s.slot.release() // no slot held while waiting to retry
+			}
+		}()
 	}
 	if s.d.Status == Unknown {
 		found, err := s.reconcile(ctx)

@@ -70,7 +70,7 @@ func (g *Guard) Send(ctx context.Context, m Message) (Delivery, error) {
 	return g.send(ctx, m, nil)
 }
 
-func (g *Guard) send(ctx context.Context, m Message, slots chan struct{}) (Delivery, error) {
+func (g *Guard) send(ctx context.Context, m Message, sl *slot) (Delivery, error) {
 	m, err := g.validate(m)
 	if err != nil {
 		return Delivery{OrgID: m.OrgID, Key: m.Key}, g.newError(m, Delivery{}, 0, err)
@@ -78,7 +78,7 @@ func (g *Guard) send(ctx context.Context, m Message, slots chan struct{}) (Deliv
 	key := m.OrgID + "\x00" + m.Key
 	for {
 		d, err, shared := g.flights.do(ctx, key, func() (Delivery, error) {
-			return g.deliver(ctx, m, slots)
+			return g.deliver(ctx, m, sl)
 		})
 		var e *Error
 		if shared && ctx.Err() == nil && errors.As(err, &e) && e.Class == safecall.Canceled {
@@ -110,23 +110,80 @@ func (g *Guard) SendBatch(ctx context.Context, msgs []Message) []Result {
 	if len(msgs) == 0 {
 		return out
 	}
-	slots := make(chan struct{}, g.concurrency)
+	// Up to 4n workers, of which n hold a request slot. A worker keeps its
+	// slot from message to message (no hand-off while all goes well), and
+	// gives it up when one of its attempts fails, so that another worker
+	// goes on while it waits to retry; when its wait ends it takes a slot
+	// back from the first worker to finish a message.
+	slots := &slots{c: make(chan struct{}, g.concurrency)}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(len(msgs), 4*g.concurrency) {
 		wg.Go(func() {
+			sl := &slot{slots: slots}
+			defer sl.release()
 			for {
+				use := sl
+				if sl.take(ctx) != nil {
+					use = nil // the context is done: the Send says so at once
+				}
 				i := int(next.Add(1)) - 1
 				if i >= len(msgs) {
 					return
 				}
-				d, err := g.send(ctx, msgs[i], slots)
+				d, err := g.send(ctx, msgs[i], use)
 				out[i] = Result{Delivery: d, Err: err}
+				if slots.waiting.Load() > 0 {
+					sl.release() // a Send back from its wait goes first
+				}
 			}
 		})
 	}
 	wg.Wait()
 	return out
+}
+
+// slots are the request slots of a batch.
+type slots struct {
+	c       chan struct{} // one token per slot held
+	waiting atomic.Int32  // Sends back from a retry wait, waiting for a slot
+}
+
+// slot is a batch worker's hold on a request slot.
+type slot struct {
+	slots *slots
+	held  bool
+}
+
+// take gets a slot for the worker's next message.
+func (s *slot) take(ctx context.Context) error {
+	if s.held {
+		return nil
+	}
+	select {
+	case s.slots.c <- struct{}{}:
+		s.held = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// retake gets a slot back for another attempt, ahead of new messages.
+func (s *slot) retake(ctx context.Context) error {
+	if s.held {
+		return nil
+	}
+	s.slots.waiting.Add(1)
+	defer s.slots.waiting.Add(-1)
+	return s.take(ctx)
+}
+
+func (s *slot) release() {
+	if s.held {
+		<-s.slots.c
+		s.held = false
+	}
 }
 
 // Delivery returns the delivery of (orgID, key), or ErrNotFound.
