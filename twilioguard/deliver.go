@@ -130,7 +130,7 @@ type sending struct {
 	m       Message
 	d       Delivery // as stored
 	counted bool     // d.Attempts already counts the next attempt
-	slot    *slot // a batch worker's request slot; nil outside SendBatch
+	slot    *slot    // a batch worker's request slot; nil outside SendBatch
 
 	made      int       // create requests this Send made
 	accepted  *Delivery // accepted by Twilio, not yet recorded
