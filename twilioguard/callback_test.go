@@ -160,8 +160,9 @@ func TestStatusHandlerSignatures(t *testing.T) {
 		{name: "unknown status", target: backend.URL + "/internal/status",
 			form: with(form, "MessageStatus", "teleported"), sig: sign(publicCallback, with(form, "MessageStatus", "teleported")), want: 204},
 		{name: "another account", target: backend.URL + "/internal/status",
-			form: with(form, "AccountSid", "AC00000000000000000000000000000009"),
-			sig:  sign(publicCallback, with(form, "AccountSid", "AC00000000000000000000000000000009")), want: 204},
+			form: with(with(form, "AccountSid", "AC00000000000000000000000000000009"), "MessageStatus", "read"),
+			sig: sign(publicCallback, with(with(form, "AccountSid", "AC00000000000000000000000000000009"),
+				"MessageStatus", "read")), want: 204},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

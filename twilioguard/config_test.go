@@ -3,13 +3,16 @@ package twilioguard_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/voxanne/resilience/health"
 	"github.com/voxanne/resilience/twilioguard"
 	"github.com/voxanne/resilience/twilioguard/twiliotest"
 )
@@ -111,4 +114,31 @@ func TestValidateE164(t *testing.T) {
 			assert.NotContains(t, err.Error(), bad[1:])
 		}
 	}
+}
+
+// Out-of-range option values keep the defaults.
+func TestOptionsOutOfRangeKeepDefaults(t *testing.T) {
+	store := &flakyStore{}
+	e := newEnv(t, twilioguard.WithStore(store), twilioguard.WithConcurrency(0), twilioguard.WithLease(0),
+		twilioguard.WithFailureThreshold(0), twilioguard.WithFailureThreshold(1.5), twilioguard.WithClock(nil))
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	res := e.guard.SendBatch(ctx, []twilioguard.Message{msg("org-1", "a"), msg("org-1", "b")})
+	for _, r := range res {
+		require.NoError(t, r.Err, "a batch with concurrency 0 would never send")
+	}
+	require.NotEmpty(t, store.created)
+	c := store.created[0]
+	assert.Equal(t, twilioguard.DefaultLease, c.LeaseUntil.Sub(c.CreatedAt))
+
+	for i := range 8 {
+		_, err := e.guard.Send(t.Context(), msg("org-1", fmt.Sprint("ok-", i)))
+		require.NoError(t, err)
+	}
+	for i := range 3 { // 3 of 13: 23%, above the default 20%
+		m := msg("org-1", fmt.Sprint("bad-", i))
+		m.To = twiliotest.ToBlocked
+		_, _ = e.guard.Send(t.Context(), m)
+	}
+	assert.Equal(t, health.Degraded, e.guard.Check("SMS").Func(t.Context()).Status)
 }

@@ -181,9 +181,7 @@ func (s *sending) attempt(ctx context.Context) (d Delivery, err error) {
 	if s.d.Status == Unknown {
 		found, err := s.reconcile(ctx)
 		if err != nil {
-			if s.g.log != nil {
-				s.g.logFailure(ctx, "twilioguard: reconcile failed", s.entry("", s.d.Attempts, err, nil))
-			}
+			s.g.logFailure(ctx, "twilioguard: reconcile failed", s.entry("", s.d.Attempts, err, nil))
 		}
 		if err != nil || found {
 			return s.d, err

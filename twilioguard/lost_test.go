@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 
@@ -163,7 +164,7 @@ func TestReconcileIgnoresAnotherKeysIdenticalText(t *testing.T) {
 }
 
 func TestCanceledAfterTheRequestWasWrittenLeavesUnknown(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, twilioguard.WithStore(&flakyStore{})) // a store that honours contexts
 	e.fake.Script(clinic, twiliotest.Fault{Accept: true, Delay: time.Minute})
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() {
@@ -243,6 +244,61 @@ func TestAbandonedPendingDeliveryIsReconciled(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A delivery taken over but never attempted (its Send vanished before
+// its first request) needs no reconciliation.
+func TestAbandonedUnattemptedDeliveryIsSentAtOnce(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now()
+	_, _, err := e.store.Create(t.Context(), twilioguard.Delivery{
+		OrgID: "org-1", Key: "appt-1", To: patient, From: clinic,
+		Status: twilioguard.Pending, Attempts: 0, LeaseUntil: now.Add(-time.Second), CreatedAt: now,
+	})
+	require.NoError(t, err)
+	d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+	require.NoError(t, err)
+	e.requireOneMessage(d)
+	assert.Equal(t, 0, e.fake.Count(twiliotest.List))
+	assert.Equal(t, 1, d.Attempts)
+}
+
+// A request that never left (the connection was refused) is retried and
+// not counted.
+func TestRefusedConnectionCountsNoAttempt(t *testing.T) {
+	e := newEnv(t)
+	closed := twiliotest.NewServer()
+	closed.Close() // its port now refuses connections
+	e.cfg.BaseURL = closed.URL
+	g := e.newGuard()
+	d, err := g.Send(t.Context(), msg("org-1", "appt-1"))
+	var ge *twilioguard.Error
+	require.ErrorAs(t, err, &ge)
+	assert.Equal(t, safecall.CircuitOpen, ge.Class, "three refused connections open the org's breaker")
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+	assert.Equal(t, 0, ge.Attempts)
+	assert.Equal(t, 0, d.Attempts)
+	assert.Equal(t, twilioguard.Pending, d.Status, "not Unknown: nothing reached Twilio")
+	assert.Equal(t, []twilioguard.AuditEvent{attempt, twilioguard.EventFailed, attempt, twilioguard.EventFailed,
+		attempt, twilioguard.EventFailed}, e.audit.events("appt-1"))
+	assert.Equal(t, "network", e.audit.all()[1].Class)
+}
+
+// Twilio's status in the create answer is kept; one the guard does not
+// know as a step forward is read as queued.
+func TestCreateAnswerStatus(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.From, e.cfg.MessagingServiceSID = "", "MG00000000000000000000000000000001"
+	d, err := e.newGuard().Send(t.Context(), msg("org-1", "svc"))
+	require.NoError(t, err)
+	assert.Equal(t, twilioguard.Accepted, d.Status)
+
+	e.fake.Script(clinic, twiliotest.Fault{Status: 201, Body: `{"sid":"SMx","status":"unknown","error_code":30001}`})
+	d, err = e.guard.Send(t.Context(), msg("org-1", "odd"))
+	require.NoError(t, err)
+	assert.Equal(t, "SMx", d.SID)
+	assert.Equal(t, twilioguard.Queued, d.Status)
+	assert.Equal(t, 30001, d.ErrorCode)
 }
 
 // A Send that finds another process's live lease waits for its outcome.

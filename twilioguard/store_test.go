@@ -9,10 +9,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/twilio/twilio-go/client"
 
 	"github.com/voxanne/resilience/breaker"
 	"github.com/voxanne/resilience/safecall"
 	"github.com/voxanne/resilience/twilioguard"
+	"github.com/voxanne/resilience/twilioguard/twiliotest"
 )
 
 var errDown = errors.New("database is down")
@@ -25,6 +27,7 @@ type flakyStore struct {
 	failCreate   int // calls to fail
 	failUpdate   int
 	beforeUpdate func(d twilioguard.Delivery) // called once, before the next Update
+	created      []twilioguard.Delivery       // what Create was given
 }
 
 func (s *flakyStore) take(n *int) bool {
@@ -38,6 +41,9 @@ func (s *flakyStore) take(n *int) bool {
 }
 
 func (s *flakyStore) Create(ctx context.Context, d twilioguard.Delivery) (twilioguard.Delivery, bool, error) {
+	s.mu.Lock()
+	s.created = append(s.created, d)
+	s.mu.Unlock()
 	if s.take(&s.failCreate) {
 		return twilioguard.Delivery{}, false, errDown
 	}
@@ -45,6 +51,9 @@ func (s *flakyStore) Create(ctx context.Context, d twilioguard.Delivery) (twilio
 }
 
 func (s *flakyStore) Update(ctx context.Context, d twilioguard.Delivery) (twilioguard.Delivery, error) {
+	if err := ctx.Err(); err != nil { // as a database driver does
+		return twilioguard.Delivery{}, err
+	}
 	s.mu.Lock()
 	hook := s.beforeUpdate
 	s.beforeUpdate = nil
@@ -161,4 +170,17 @@ func TestMemoryStore(t *testing.T) {
 	assert.Error(t, err, "one SID, one delivery")
 	_, err = s.BySID(ctx, "")
 	assert.ErrorIs(t, err, twilioguard.ErrNotFound)
+}
+
+// The record of a failed attempt that cannot be stored is reported with
+// the attempt's own failure.
+func TestFailedAttemptWhoseRecordFailsReportsBoth(t *testing.T) {
+	store := &flakyStore{failUpdate: 1}
+	e := newEnv(t, twilioguard.WithStore(store), twilioguard.WithCallOptions(safecall.WithRetries(0)))
+	e.fake.Script(clinic, twiliotest.Fault{Status: 429})
+	_, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+	require.ErrorIs(t, err, errDown)
+	var te *client.TwilioRestError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, 20429, te.Code)
 }
