@@ -133,7 +133,7 @@ type sending struct {
 	slot    *slot    // a batch worker's request slot; nil outside SendBatch
 
 	made      int       // create requests this Send made
-	accepted  *Delivery // accepted by Twilio, not yet recorded
+	accepted  *Delivery // accepted by Twilio; recorded once d has a SID
 	lostLease bool
 }
 
@@ -156,7 +156,7 @@ func (s *sending) run(ctx context.Context) (Delivery, error) {
 		g.recent.add(g.now(), true)
 	}
 	d = s.d
-	if s.accepted != nil {
+	if s.accepted != nil && d.SID == "" {
 		d = *s.accepted // sent, though not recorded: the caller may know
 	}
 	return d, g.newError(s.m, d, s.made, err)
@@ -164,7 +164,7 @@ func (s *sending) run(ctx context.Context) (Delivery, error) {
 
 // attempt is one try: reconcile if the delivery is Unknown, then create.
 func (s *sending) attempt(ctx context.Context) (d Delivery, err error) {
-	if s.accepted != nil {
+	if s.accepted != nil && s.d.SID == "" {
 		// Accepted by an earlier attempt, whose record failed: record it.
 		return s.record(ctx, *s.accepted)
 	}
@@ -258,9 +258,6 @@ func (s *sending) record(ctx context.Context, next Delivery) (Delivery, error) {
 	}
 	if err := s.put(ctx, next); err != nil {
 		return s.d, err
-	}
-	if s.d.SID != "" {
-		s.accepted = nil
 	}
 	return s.d, nil
 }

@@ -86,6 +86,7 @@ func TestSendValidatesBeforeAnyRequest(t *testing.T) {
 			assert.Equal(t, safecall.Permanent, safecall.ClassOf(err))
 			assert.Equal(t, 0, ge.Attempts)
 			assert.NotContains(t, err.Error(), "5551234567")
+			assert.NotContains(t, err.Error(), "attempt", "none was made")
 		})
 	}
 	assert.Equal(t, 0, e.fake.Count(twiliotest.Any), "bad input costs no request")
