@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/voxanne/resilience/breaker"
 	"github.com/voxanne/resilience/breaker/redisstore"
@@ -23,11 +24,14 @@ import (
 // process of TestTwoProcessesShareOpenCircuits.
 const childEnv = "REDISSTORE_TEST_CHILD_PREFIX"
 
+// TestMain runs the child process of TestTwoProcessesShareOpenCircuits
+// when asked to, and otherwise the tests, failing them if any goroutine
+// outlives them.
 func TestMain(m *testing.M) {
 	if prefix := os.Getenv(childEnv); prefix != "" {
 		os.Exit(child(prefix, os.Stdin, os.Stdout))
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // child is an instance of a service in a process of its own. It answers
