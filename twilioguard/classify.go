@@ -108,16 +108,13 @@ func Classify(err error) safecall.Class {
 	if errors.Is(err, ErrInvalidNumber) || errors.Is(err, ErrInvalidMessage) {
 		return safecall.Permanent
 	}
-	if te, ok := asRestError(err); ok {
+	te, isRest := asRestError(err)
+	if isRest {
 		if c, ok := codeClasses[te.Code]; ok {
 			return c
 		}
-		if te.Status != 0 {
-			if c := safecall.ClassifyStatus(te.Status); c != safecall.Unknown {
-				return c
-			}
-		}
 	}
+	// The HTTP status the transport saw wins over the status a body claims.
 	var ae *apiError
 	if errors.As(err, &ae) && ae.status != 0 {
 		if c := safecall.ClassifyStatus(ae.status); c != safecall.Unknown {
@@ -125,6 +122,11 @@ func Classify(err error) safecall.Class {
 		}
 		if ae.garbled {
 			return safecall.Temporary
+		}
+	}
+	if isRest && te.Status != 0 {
+		if c := safecall.ClassifyStatus(te.Status); c != safecall.Unknown {
+			return c
 		}
 	}
 	return safecall.Classify(err)

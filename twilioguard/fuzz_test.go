@@ -180,6 +180,8 @@ func FuzzSendClassifiesTwilioAnswers(f *testing.F) {
 		{201, []byte(`<html>captive portal</html>`), ""},
 		{404, []byte(`{"code": 20404, "status": 404} trailing`), ""},
 		{429, []byte(`{"code": "20429"}`), "-1"},
+		{503, []byte(`{"status": 400}`), ""},
+		{400, []byte(`{"status": 503, "code": 0}`), ""},
 		{400, []byte(`[]`), ""},
 		{403, []byte(`{"code": 1e400}`), ""},
 	} {
