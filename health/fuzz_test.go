@@ -27,6 +27,7 @@ func FuzzReportJSON(f *testing.F) {
 	f.Add("Database", "Twilio", "healthy", "degraded", "PostgreSQL connection active", "Rotate the token", "detail", true, int64(1768594530123456789))
 	f.Add("Database", "Database", "critical", "healthy", "down: password=hunter2 host=db.internal:5432", "", "", true, int64(0))
 	f.Add("", "\xff", "", "unknown", "\x00\x1b[31m\u2028", "<script>&amp;</script>", "\xfe\xff", false, int64(-1))
+	f.Add("\xff", "\xfe", "degraded", "degraded", "a", "a", "\"quoted\"", false, int64(1<<62))
 	f.Add("Google Calendar", "Twilio", "critical", "critical", "token eyJhbGciOiJIUzI1NiJ9.e30.x for +15551234567", "call +15551234567", "", false, int64(-1<<62))
 	f.Fuzz(func(t *testing.T, name1, name2, status1, status2, message, recommendation, detail string, critical bool, nanos int64) {
 		at := time.Unix(0, nanos)
