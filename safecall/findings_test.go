@@ -1,0 +1,21 @@
+package safecall_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/voxanne/resilience/safecall"
+)
+
+// Found by FuzzParseRetryAfter: a malformed value of too many digits
+// ("20000000000000000000A") was read as the largest wait, because the
+// range check of strconv stops before the letter. Malformed is no wait.
+func TestParseRetryAfterMalformedHugeNumberIsNoWait(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for _, v := range []string{"20000000000000000000A", "99999999999999999999 s", "18446744073709551616.5"} {
+		assert.Zero(t, safecall.ParseRetryAfter(v, now), "%q", v)
+	}
+	assert.Equal(t, time.Duration(1<<63-1), safecall.ParseRetryAfter("20000000000000000000", now), "well-formed, too large")
+}
