@@ -1,6 +1,7 @@
 package safecall_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -18,4 +19,19 @@ func TestParseRetryAfterMalformedHugeNumberIsNoWait(t *testing.T) {
 		assert.Zero(t, safecall.ParseRetryAfter(v, now), "%q", v)
 	}
 	assert.Equal(t, time.Duration(1<<63-1), safecall.ParseRetryAfter("20000000000000000000", now), "well-formed, too large")
+}
+
+// Found by FuzzCheckResponse: 7 digits in a row inside a word with other
+// characters ("0000000ښ") were shown, so a form-encoded phone number that
+// an error page echoes ("To=%2B15551234567") reached logs whole.
+func TestStatusErrorBodyRedactsDigitsGluedToLetters(t *testing.T) {
+	for in, want := range map[string]string{
+		"0000000ښ":                        "[redacted]",
+		"echo: To=%2B15551234567&Body=Hi": "echo: To=[redacted]&Body=Hi",
+		"no phone15551234567 here":        "no [redacted] here",
+		"ref_1234567 failed":              "[redacted] failed",
+		"v123456 and x12345y67 kept":      "v123456 and x12345y67 kept",
+	} {
+		assert.Equal(t, want, excerpt(t, strings.NewReader(in)), "%q", in)
+	}
 }
