@@ -30,7 +30,7 @@ func FuzzMessages(f *testing.F) {
 	for _, m := range []string{
 		"", "id o 12", "id x 12 key", "id o twelve key", "id o +5 key", "id o -1 key", "id c 99 key",
 		"id o 9223372036854775807 key", "id o -9223372036854775808 key", "id o 00000000000000000001 key",
-		"  o 1 ", "id\x00 o 1 k\ney", "id o 1e3 key",
+		"  o 1 ", "id\x00 o 1 k\ney", "id o 1e3 key", "id o -62135596800000 key",
 	} {
 		f.Add(m)
 	}

@@ -171,7 +171,7 @@ func parseMessage(m string) (from string, e entry, ok bool) {
 		return "", entry{}, false
 	}
 	until, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil {
+	if err != nil || parts[1] == "o" && until <= 0 { // an open period ends after 1970
 		return "", entry{}, false
 	}
 	e = entry{key: parts[3], update: update{open: parts[1] == "o"}}

@@ -194,7 +194,7 @@ func (s *Store) readOpen(ctx context.Context) (found map[string]int64, server st
 			}
 			mu.Lock()
 			for i, k := range keys[:n] {
-				if u, err := strconv.ParseInt(gets[i].Val(), 10, 64); err == nil {
+				if u, err := strconv.ParseInt(gets[i].Val(), 10, 64); err == nil && u > 0 {
 					found[strings.TrimPrefix(k, s.prefix)] = u
 				}
 			}
