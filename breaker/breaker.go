@@ -22,7 +22,36 @@ type Breaker struct {
 	mu        sync.Mutex // serialises transitions and guards the fields below
 	doublings int32      // of the cooldown since the breaker last closed
 	win       *window    // failure-ratio window; nil unless FailureRatio is set
-	notes     *notes     // transitions not yet reported; nil until the first
+	cold      *cold      // what few breakers need; nil until then
+}
+
+// cold holds what few breakers need, so that the many that never change
+// state stay small. It is guarded by Breaker.mu.
+type cold struct {
+	pending   []note // transitions not yet reported, oldest first
+	reporting bool   // a goroutine is reporting them (see report)
+	// live, set when a registry drops the breaker, returns the breaker
+	// the registry holds for the same key now.
+	live func() *Breaker
+}
+
+// coldFields returns b.cold, allocating it if needed. b.mu must be held.
+func (b *Breaker) coldFields() *cold {
+	if b.cold == nil {
+		b.cold = &cold{}
+	}
+	return b.cold
+}
+
+// successor returns, for a breaker its registry dropped, a function that
+// returns the breaker the registry holds for the key now (creating it if
+// needed); otherwise nil. b.mu must be held, and released before the
+// function is called: it takes the registry's lock.
+func (b *Breaker) successor() func() *Breaker {
+	if b.cold == nil {
+		return nil
+	}
+	return b.cold.live
 }
 
 // generation is one stay in one state. A result reported to a generation
@@ -30,7 +59,7 @@ type Breaker struct {
 // state change cannot affect the new state.
 type generation struct {
 	b     *Breaker
-	done  func(error) // handed out by Allow; made once per generation
+	done  func(error) // Closed: handed out by Allow; made once per generation
 	since int64       // when the state was entered, ns since cfg.base; never for a new breaker
 	// until is, for Open, when probes may start (set before the generation
 	// is installed, then fixed); for HalfOpen, when the probes in flight
@@ -48,27 +77,35 @@ type generation struct {
 // no time given).
 const never = math.MinInt64
 
-// New returns a closed breaker configured by s.
+// New returns a breaker configured by s: closed, or open if s.Store says
+// that other instances opened it (a lone breaker's key is "").
 func New(s Settings) *Breaker {
-	return newBreaker("", newConfig(s))
+	b, adopted := newBreaker("", newConfig(s))
+	if adopted {
+		b.report()
+	}
+	return b
 }
 
-func newBreaker(key string, cfg *config) *Breaker {
-	b := &Breaker{key: key, cfg: cfg}
+// newBreaker returns a breaker for key, closed or, if the Store says so,
+// open; adopted says that the caller must then call report with no lock
+// held.
+func newBreaker(key string, cfg *config) (b *Breaker, adopted bool) {
+	b = &Breaker{key: key, cfg: cfg}
 	if cfg.ratio > 0 {
 		b.win = newWindow(cfg.window)
 	}
 	b.gen.Store(b.newGen(Closed, never))
-	return b
+	if cfg.store != nil {
+		adopted = b.adopt()
+	}
+	return b, adopted
 }
 
 func (b *Breaker) newGen(s State, since int64) *generation {
 	g := &generation{b: b, state: s, since: since}
-	switch s {
-	case Closed:
+	if s == Closed {
 		g.done = g.closedDone
-	case HalfOpen:
-		g.done = g.probeDone
 	}
 	return g
 }
@@ -76,6 +113,11 @@ func (b *Breaker) newGen(s State, since int64) *generation {
 // Allow asks to make one call. If the breaker rejects it, err is an
 // *OpenError matching ErrOpen. Otherwise the caller makes the call and must
 // then call done exactly once with its error (nil for success).
+//
+// The done of a closed breaker is shared by all its calls, so that the
+// success path does not allocate: calling it again reports another call.
+// A half-open breaker's probes each get their own done, which reports
+// once, however often it is called.
 func (b *Breaker) Allow() (done func(error), err error) {
 	g := b.gen.Load()
 	if g.state == Closed {
@@ -102,7 +144,7 @@ func (b *Breaker) allowSlow(g *generation) (func(error), error) {
 				// caller who finds every slot taken also sees the deadline.
 				extend(&g.until, later(now, b.cfg.cooldown))
 				if g.inflight.CompareAndSwap(n, n+1) {
-					return g.done, nil
+					return g.probe(), nil
 				}
 			}
 			// Probes that never report (a caller that forgot done) must not
@@ -115,142 +157,6 @@ func (b *Breaker) allowSlow(g *generation) (func(error), error) {
 			g = b.transition(g, HalfOpen, nil, now)
 		}
 	}
-}
-
-// closedDone records the result of a call admitted by a closed generation.
-func (g *generation) closedDone(err error) {
-	b := g.b
-	if err == nil && b.win == nil {
-		// The hot path: a success with no window to update. A stale
-		// generation's count is nobody's concern.
-		if g.failures.Load() != 0 {
-			g.failures.Store(0)
-		}
-		return
-	}
-	o := b.cfg.classify(err)
-	if o == neutral || b.gen.Load() != g {
-		return
-	}
-	if b.win != nil {
-		b.mu.Lock()
-		if b.gen.Load() != g {
-			b.mu.Unlock()
-			return
-		}
-		b.win.add(o == failure)
-		trip := o == failure && b.win.calls >= b.cfg.minCalls &&
-			float64(b.win.failures) >= b.cfg.ratio*float64(b.win.calls)
-		b.mu.Unlock()
-		if trip {
-			b.trip(g, err)
-			return
-		}
-	}
-	if o == success {
-		if g.failures.Load() != 0 {
-			g.failures.Store(0)
-		}
-		return
-	}
-	if n := g.failures.Add(1); b.cfg.consecutive > 0 && n >= b.cfg.consecutive {
-		b.trip(g, err)
-	}
-}
-
-// probeDone records the result of a probe admitted by a half-open generation.
-func (g *generation) probeDone(err error) {
-	b := g.b
-	o := b.cfg.classify(err)
-	if b.gen.Load() != g {
-		return
-	}
-	g.inflight.Add(-1)
-	switch o {
-	case failure:
-		b.trip(g, err)
-	case success:
-		if g.successes.Add(1) >= b.cfg.successes {
-			_, now := b.cfg.clock()
-			b.transition(g, Closed, nil, now)
-		}
-	}
-}
-
-// trip opens the breaker from generation g, which failed with cause.
-func (b *Breaker) trip(g *generation, cause error) {
-	_, now := b.cfg.clock()
-	b.transition(g, Open, cause, now)
-}
-
-// transition moves the breaker from generation from to a new generation in
-// state to, unless another transition got there first. It returns the
-// current generation either way. Listeners are told after the lock is
-// released.
-func (b *Breaker) transition(from *generation, to State, cause error, now int64) *generation {
-	b.mu.Lock()
-	if cur := b.gen.Load(); cur != from {
-		b.mu.Unlock()
-		return cur
-	}
-	return b.enterAndUnlock(from, to, cause, now, never)
-}
-
-// enterAndUnlock installs a new generation in state to (see enter), queues
-// the change from generation from for the listeners, releases b.mu, which
-// must be held, and reports. It returns the new generation.
-func (b *Breaker) enterAndUnlock(from *generation, to State, cause error, now, until int64) *generation {
-	g := b.enter(to, now, until)
-	report := b.queue(from.state, g, cause, now)
-	b.mu.Unlock()
-	if report {
-		b.report()
-	}
-	return g
-}
-
-// enter installs a new generation in state s. For Open, until, unless
-// never, replaces the cooldown. b.mu must be held.
-func (b *Breaker) enter(s State, now, until int64) *generation {
-	g := b.newGen(s, now)
-	switch s {
-	case Open:
-		if until == never {
-			if b.gen.Load().state == HalfOpen && b.cooldown() < b.cfg.maxCooldown {
-				b.doublings++
-			}
-			until = later(now, b.cooldown())
-		}
-		g.until.Store(until)
-	case HalfOpen:
-		g.until.Store(later(now, b.cfg.cooldown))
-	case Closed:
-		b.doublings = 0
-	}
-	if s != HalfOpen && b.win != nil {
-		b.win.reset()
-	}
-	b.gen.Store(g)
-	return g
-}
-
-// cooldown returns the length of the present or last open period:
-// Settings.Cooldown doubled b.doublings times, up to MaxCooldown. b.mu must
-// be held.
-func (b *Breaker) cooldown() time.Duration {
-	c := b.cfg.cooldown
-	for range b.doublings {
-		if c > b.cfg.maxCooldown/2 {
-			return b.cfg.maxCooldown
-		}
-		c *= 2
-	}
-	return min(c, b.cfg.maxCooldown)
-}
-
-// later returns now+d, saturating rather than overflowing.
-func later(now int64, d time.Duration) int64 {
-	return now + min(int64(d), math.MaxInt64-max(now, 0))
 }
 
 // State returns the breaker's state. An open breaker whose cooldown has

@@ -346,3 +346,23 @@ func TestSnapshotIsConsistent(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// Reset empties the failure-ratio window: failures from before it do not
+// count towards the next trip.
+func TestResetClearsTheFailureRatioWindow(t *testing.T) {
+	b := New(Settings{ConsecutiveFailures: -1, FailureRatio: 0.5, Window: 4, MinCalls: 4})
+	for _, err := range []error{errBoom, errBoom, nil} {
+		require.True(t, call(b, err))
+	}
+	require.Equal(t, 3, b.Snapshot().WindowCalls)
+	b.Reset()
+	s := b.Snapshot()
+	assert.Zero(t, s.WindowCalls)
+	assert.Zero(t, s.WindowFailures)
+	for _, err := range []error{nil, errBoom, nil} {
+		require.True(t, call(b, err))
+	}
+	assert.Equal(t, Closed, b.State(), "3 calls since the reset, fewer than MinCalls")
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, Open, b.State(), "2 of 4")
+}

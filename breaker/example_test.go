@@ -1,6 +1,7 @@
 package breaker_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -60,4 +61,32 @@ func ExampleDo() {
 	n, err := breaker.Do(b, func() (int, error) { return 42, nil })
 	fmt.Println(n, err)
 	// Output: 42 <nil>
+}
+
+// Two registries, as two instances of a service would hold, share their
+// open circuits through a Store: MemoryStore here, breaker/redisstore
+// between processes.
+func ExampleStore() {
+	store := &breaker.MemoryStore{}
+	instanceA := breaker.NewRegistry[string](breaker.Settings{ConsecutiveFailures: 1, Store: store})
+	instanceB := breaker.NewRegistry[string](breaker.Settings{ConsecutiveFailures: 1, Store: store})
+
+	_, err := breaker.Do(instanceA.Get("clinic-a"), func() (string, error) {
+		return "", errors.New("twilio: 500")
+	})
+	fmt.Println("A:", err)
+
+	// A breaker B creates afterwards starts open.
+	_, err = breaker.Do(instanceB.Get("clinic-a"), func() (string, error) { return "sent", nil })
+	fmt.Println("B:", errors.Is(err, breaker.ErrOpen))
+
+	// A close (here a Reset; usually a successful probe) reaches B when it
+	// syncs the key, as redisstore's Watch does for every change.
+	instanceA.Get("clinic-a").Reset()
+	_ = instanceB.Sync(context.Background(), "clinic-a")
+	fmt.Println("B:", instanceB.Get("clinic-a").State())
+	// Output:
+	// A: twilio: 500
+	// B: true
+	// B: closed
 }

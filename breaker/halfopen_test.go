@@ -183,3 +183,54 @@ func TestCooldownDoublingDoesNotOverflow(t *testing.T) {
 	clk.Advance(time.Hour)
 	requireOpenError(t, b, "", s.RetryAfter-time.Hour)
 }
+
+// A half-open probe's done counts once, however often its caller calls it:
+// twice must neither close a breaker that needs two successes nor free a
+// second probe slot.
+func TestProbeDoneCalledTwiceCountsOnce(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{ConsecutiveFailures: 1, SuccessesToClose: 2, Cooldown: time.Second, Now: clk.Now})
+	require.True(t, call(b, errBoom))
+	clk.Advance(time.Second)
+
+	done, err := b.Allow()
+	require.NoError(t, err)
+	done(nil)
+	done(nil)
+	assert.Equal(t, HalfOpen, b.State(), "one successful probe of two")
+
+	done, err = b.Allow()
+	require.NoError(t, err)
+	done(context.Canceled)
+	done(context.Canceled)
+	first, err := b.Allow()
+	require.NoError(t, err, "the slot freed by the canceled probe")
+	requireOpenError(t, b, "", 0) // and no second one
+	first(nil)
+	assert.Equal(t, Closed, b.State())
+}
+
+// The cap on doubling is exact: with an odd MaxCooldown, half of it rounds
+// down, and a cooldown equal to that half doubles to just under the cap.
+func TestCooldownDoublingStopsAtTheCap(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{ConsecutiveFailures: 1, Cooldown: time.Second, MaxCooldown: 2*time.Second + 1, Now: clk.Now})
+	require.True(t, call(b, errBoom))
+	clk.Advance(time.Second)
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, 2*time.Second, b.Snapshot().Cooldown)
+	clk.Advance(2 * time.Second)
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, 2*time.Second+1, b.Snapshot().Cooldown)
+}
+
+// A MaxCooldown so large that twice it overflows still lets a small
+// cooldown double step by step.
+func TestCooldownDoublesUnderAHugeMaxCooldown(t *testing.T) {
+	clk := newFakeClock()
+	b := New(Settings{ConsecutiveFailures: 1, Cooldown: time.Second, MaxCooldown: 1 << 62, Now: clk.Now})
+	require.True(t, call(b, errBoom))
+	clk.Advance(time.Second)
+	require.True(t, call(b, errBoom))
+	assert.Equal(t, 2*time.Second, b.Snapshot().Cooldown)
+}

@@ -1,21 +1,15 @@
 package breaker
 
 import (
-	"context"
 	"sync/atomic"
 	"time"
 )
 
-// notes holds the transitions of one breaker that are yet to be reported
-// to Settings.OnStateChange and the Store. Transitions are queued under
-// the breaker's mutex and reported in that order, with no lock held, by
-// one goroutine at a time: a transition made while another goroutine is
-// still reporting an earlier one (or by a listener calling back into the
-// breaker) is reported after it, never before.
-type notes struct {
-	pending   []note
-	reporting bool // a goroutine is in report
-}
+// Transitions are queued (cold.pending) under the breaker's mutex and
+// reported to Settings.OnStateChange and the Store in that order, with no
+// lock held, by one goroutine at a time: a transition made while another
+// goroutine is still reporting an earlier one (or by a listener calling
+// back into the breaker) is reported after it, never before.
 
 type note struct {
 	t     Transition
@@ -29,18 +23,16 @@ func (b *Breaker) queue(from State, g *generation, cause error, now int64) bool 
 	if from == g.state || (b.cfg.onChange == nil && b.cfg.store == nil) {
 		return false
 	}
-	if b.notes == nil {
-		b.notes = &notes{}
-	}
+	q := b.coldFields()
 	n := note{t: Transition{Key: b.key, From: from, To: g.state, At: b.cfg.at(now), Cause: cause}}
 	if g.state == Open {
 		n.until = b.cfg.at(g.until.Load())
 	}
-	b.notes.pending = append(b.notes.pending, n)
-	if b.notes.reporting {
+	q.pending = append(q.pending, n)
+	if q.reporting {
 		return false
 	}
-	b.notes.reporting = true
+	q.reporting = true
 	return true
 }
 
@@ -51,13 +43,13 @@ func (b *Breaker) report() {
 	defer func() {
 		if !done { // a listener panicked: the next transition reports the rest
 			b.mu.Lock()
-			b.notes.reporting = false
+			b.cold.reporting = false
 			b.mu.Unlock()
 		}
 	}()
 	for {
 		b.mu.Lock()
-		q := b.notes
+		q := b.cold
 		if len(q.pending) == 0 {
 			q.pending = nil
 			q.reporting = false
@@ -77,9 +69,7 @@ func (b *Breaker) tell(n note) {
 		b.cfg.onChange(n.t)
 	}
 	if b.cfg.store != nil && n.t.To != HalfOpen && n.t.Cause != ErrShared {
-		// The local breaker works whatever the store says; a Store reports
-		// its own failures (see Store).
-		_ = b.cfg.store.Publish(context.Background(), n.t, n.until)
+		b.cfg.store.Publish(n.t, n.until)
 	}
 }
 

@@ -22,7 +22,9 @@ import (
 // quarter-maximum of new keys). Open and half-open breakers are never dropped,
 // so a flood of new keys cannot wipe out protection; when too few breakers
 // can be dropped the registry goes past its maximum by the one new key, and
-// until its next full scan makes room by dropping the keys added since.
+// until its next full scan makes room by dropping the keys added since. A
+// call admitted by a breaker that is dropped while the call runs still
+// counts: its failure goes to the breaker that holds the key by then.
 type Registry[K comparable] struct {
 	cfg     *config
 	maxKeys int
@@ -43,7 +45,6 @@ type Registry[K comparable] struct {
 	crowded  bool
 	fresh    []K
 	scanWait int
-	scans    int // full scans, for tests
 }
 
 // RegistryOption configures a Registry.
@@ -89,22 +90,35 @@ func (r *Registry[K]) Get(key K) *Breaker {
 	if b, ok := (*r.idx.read.Load())[key]; ok {
 		if s, e := b.seen.Load(), r.epoch.Load(); s != e {
 			if s == dropped || !b.seen.CompareAndSwap(s, e) {
-				return r.insert(key)
+				return r.getSlow(key)
 			}
 		}
 		return b
 	}
-	return r.insert(key)
+	return r.getSlow(key)
 }
 
-func (r *Registry[K]) insert(key K) *Breaker {
+// getSlow is Get for a key missing from the read map or a breaker whose
+// epoch must be updated.
+func (r *Registry[K]) getSlow(key K) *Breaker {
+	b, adopted := r.insert(key)
+	if adopted {
+		b.report()
+	}
+	return b
+}
+
+// insert returns key's breaker, creating it if needed; adopted says that
+// the new breaker took an open state from the Store, which the caller must
+// report (b.report, with no lock held).
+func (r *Registry[K]) insert(key K) (b *Breaker, adopted bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, now := r.cfg.clock()
 	defer r.idx.missed(now) // runs before the unlock
 	if b, ok := r.idx.current()[key]; ok {
 		b.seen.Store(r.epoch.Load())
-		return b
+		return b, false
 	}
 	// An epoch ends after idleTTL/2, or after maxKeys/8 inserts so that a
 	// full registry can tell the least recently used breakers apart. Only
@@ -121,14 +135,14 @@ func (r *Registry[K]) insert(key K) *Breaker {
 	if r.count.Load() >= int64(r.maxKeys) || now-r.lastSweep >= half {
 		r.sweep(now, half)
 	}
-	b := newBreaker(keyString(key), r.cfg)
+	b, adopted = newBreaker(keyString(key), r.cfg)
 	b.seen.Store(r.epoch.Load())
 	r.idx.writable()[key] = b
 	r.count.Add(1)
 	if r.crowded {
 		r.fresh = append(r.fresh, key)
 	}
-	return b
+	return b, adopted
 }
 
 // sweep drops idle breakers and, when the registry is full, the least
@@ -155,7 +169,6 @@ func (r *Registry[K]) sweep(now, half int64) {
 // evictable ones by age in epochs (0, 1 or 2). r.mu must be held.
 func (r *Registry[K]) scan(now int64) (byAge [3][]K) {
 	r.lastSweep = now
-	r.scans++
 	cur := r.epoch.Load()
 	full := r.count.Load() >= int64(r.maxKeys)
 	// Ranging over the current map while drop deletes from it is fine:
@@ -205,17 +218,29 @@ func (r *Registry[K]) newEpoch(now int64, n uint32) {
 // drop removes key's breaker b if it is still evictable. Holding b.mu
 // keeps b from tripping between the check and the removal (a breaker
 // found evictable by scan may have failed since). r.mu must be held.
+//
+// A call admitted by b may still be running. Its failure, if it fails,
+// must reach the breaker that holds the key next, or a flood of new keys
+// could keep a failing tenant from ever tripping. b is marked dropped
+// before it is checked, and closedDone counts a failure before it looks
+// for the mark: so either the check sees the failure and keeps b, or the
+// failure sees the mark and is forwarded (through b.cold.live). Both may
+// happen; then b is kept and, holding b.mu, closedDone finds no live.
 func (r *Registry[K]) drop(key K, b *Breaker) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.evictableLocked() {
+	m := r.idx.writable()
+	if m[key] != b {
 		return
 	}
-	if m := r.idx.writable(); m[key] == b {
-		delete(m, key)
-		b.seen.Store(dropped)
-		r.count.Add(-1)
+	seen := b.seen.Swap(dropped)
+	if !b.evictableLocked() {
+		b.seen.CompareAndSwap(dropped, seen)
+		return
 	}
+	delete(m, key)
+	r.count.Add(-1)
+	b.coldFields().live = func() *Breaker { return r.Get(key) }
 }
 
 // Len returns the number of tracked breakers.
@@ -235,9 +260,24 @@ func (r *Registry[K]) Snapshot() []Snapshot {
 }
 
 // Sync adopts the shared state of key's breaker from the Store (see
-// Breaker.Sync).
+// Breaker.Sync). A key the registry does not track is left alone: its
+// breaker adopts the shared state when Get creates it.
 func (r *Registry[K]) Sync(ctx context.Context, key K) error {
-	return r.Get(key).Sync(ctx)
+	b := r.lookup(key)
+	if b == nil {
+		return ctx.Err()
+	}
+	return b.Sync(ctx)
+}
+
+// lookup returns key's breaker, or nil if the registry does not track it.
+func (r *Registry[K]) lookup(key K) *Breaker {
+	if b, ok := (*r.idx.read.Load())[key]; ok && b.seen.Load() != dropped {
+		return b
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.idx.current()[key]
 }
 
 func keyString[K comparable](key K) string {

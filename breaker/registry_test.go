@@ -146,8 +146,7 @@ func TestStoreSharesOpenCircuits(t *testing.T) {
 
 	clk.Advance(50 * time.Second)
 	require.True(t, call(a.Get("clinic"), nil))
-	until, err := store.OpenUntil(ctx, "clinic")
-	require.NoError(t, err)
+	until := store.OpenUntil("clinic")
 	assert.True(t, until.IsZero(), "closing is published")
 
 	n := New(Settings{})
@@ -206,12 +205,32 @@ func TestRegistryFullOfOpenBreakersScansRarely(t *testing.T) {
 		open[i] = r.Get(-i - 1)
 		require.True(t, call(open[i], errBoom))
 	}
-	scans := r.scans
-	for i := range 8000 {
-		r.Get(i)
+	clk.Advance(time.Hour)
+	// A full scan stamps lastSweep with the time: with the clock moving
+	// on by a nanosecond per insert, each scan leaves a new stamp.
+	scans := 0
+	insert := func(k int) {
+		clk.Advance(time.Nanosecond)
+		last := r.lastSweep
+		r.Get(k)
+		if r.lastSweep != last {
+			scans++
+		}
 		require.LessOrEqual(t, r.Len(), 801)
 	}
-	assert.LessOrEqual(t, r.scans-scans, 80, "at most one full scan per maxKeys/8 inserts")
+	for i := range 8000 {
+		insert(i)
+	}
+	assert.Equal(t, 80, scans, "one full scan, then maxKeys/8 inserts without")
+	// Half an idle TTL after the last scan, the next insert scans again.
+	last := r.lastSweep
+	_, now := r.cfg.clock()
+	clk.Advance(time.Duration(last + int64(5*time.Minute) - 2 - now))
+	insert(-10_000)
+	assert.Equal(t, 80, scans, "a nanosecond short of half the TTL: no scan")
+	insert(-10_001)
+	assert.Equal(t, 81, scans, "half the TTL: a scan")
+	assert.Equal(t, last+int64(5*time.Minute), r.lastSweep)
 	for i, b := range open {
 		require.Same(t, b, r.Get(-i-1))
 	}
@@ -268,4 +287,16 @@ func TestRegistryDroppedBreakerIsNotReturned(t *testing.T) {
 	fresh := r.Get("idle")
 	assert.NotSame(t, old, fresh, "so Get makes a new one")
 	assert.Same(t, fresh, r.Get("idle"))
+}
+
+// A miss publishes the dirty map once lookups have missed it a quarter as
+// many times as it has keys (4*misses >= keys), counting from the last
+// publication.
+func TestRegistryPublishesAfterAQuarterOfMisses(t *testing.T) {
+	r := NewRegistry[int](Settings{Now: newFakeClock().Now})
+	want := []int{1, 2, 3, 4, 4, 6, 6, 8, 8, 8, 11}
+	for i, n := range want {
+		r.Get(i)
+		require.Len(t, *r.idx.read.Load(), n, "after key %d", i)
+	}
 }

@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 )
 
@@ -11,7 +12,8 @@ import (
 type Settings struct {
 	// ConsecutiveFailures trips a closed breaker after this many failures
 	// in a row, whether or not FailureRatio is set. Default 3; a negative
-	// value disables the rule (to trip on the ratio alone).
+	// value disables the rule (to trip on the ratio alone). Like the other
+	// counts below, it is capped at math.MaxInt32.
 	ConsecutiveFailures int
 
 	// FailureRatio, when in (0, 1], trips a closed breaker when the share
@@ -19,7 +21,7 @@ type Settings struct {
 	// MinCalls calls are in the window.
 	FailureRatio float64
 	// Window is the number of most recent calls FailureRatio looks at.
-	// Default 20.
+	// Default 20, at most 65,536 (larger values are capped).
 	Window int
 	// MinCalls is how many calls the window must hold before the ratio can
 	// trip the breaker. Default 10 (capped at Window).
@@ -96,11 +98,11 @@ type config struct {
 
 func newConfig(s Settings) *config {
 	c := &config{
-		consecutive: int32(s.ConsecutiveFailures),
+		consecutive: count(s.ConsecutiveFailures),
 		cooldown:    s.Cooldown,
 		maxCooldown: s.MaxCooldown,
-		probes:      int32(s.HalfOpenProbes),
-		successes:   int32(s.SuccessesToClose),
+		probes:      count(s.HalfOpenProbes),
+		successes:   count(s.SuccessesToClose),
 		isFailure:   s.IsFailure,
 		onChange:    s.OnStateChange,
 		now:         s.Now,
@@ -108,7 +110,7 @@ func newConfig(s Settings) *config {
 	}
 	if s.FailureRatio > 0 {
 		c.ratio = min(s.FailureRatio, 1)
-		c.window = s.Window
+		c.window = min(s.Window, maxWindow)
 		if c.window <= 0 {
 			c.window = 20
 		}
@@ -141,6 +143,15 @@ func newConfig(s Settings) *config {
 	}
 	c.base = c.now()
 	return c
+}
+
+// maxWindow caps Settings.Window: the window keeps one byte per call.
+const maxWindow = 1 << 16
+
+// count converts a count setting to int32, capping it rather than letting
+// it wrap around (1<<31 would turn negative, 1<<32+1 into 1).
+func count(n int) int32 {
+	return int32(max(min(n, math.MaxInt32), math.MinInt32))
 }
 
 // classify turns a call's error into an outcome.

@@ -34,7 +34,7 @@ func TestSyncRacesWithAllow(t *testing.T) {
 	})
 	for i := range 200 {
 		until := clk.Now().Add(time.Hour + time.Duration(i)*time.Second)
-		require.NoError(t, store.Publish(ctx, Transition{Key: "clinic", To: Open}, until))
+		store.Publish(Transition{Key: "clinic", To: Open}, until)
 		require.NoError(t, r.Sync(ctx, "clinic"))
 	}
 	close(stop)
@@ -74,8 +74,7 @@ func TestNotificationsKeepTheirOrder(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, []State{Open, Closed}, got)
-	until, err := store.OpenUntil(context.Background(), "clinic")
-	require.NoError(t, err)
+	until := store.OpenUntil("clinic")
 	assert.True(t, until.IsZero(), "the store must end up closed, as the breaker is (until %v)", until)
 	assert.Equal(t, Closed, b.State())
 }
@@ -112,10 +111,43 @@ func TestSyncFromHalfOpenKeepsTheCooldown(t *testing.T) {
 	clk.Advance(time.Second)
 	require.Equal(t, HalfOpen, b.State())
 	ctx := context.Background()
-	require.NoError(t, store.Publish(ctx, Transition{Key: "clinic", To: Open}, clk.Now().Add(time.Minute)))
+	store.Publish(Transition{Key: "clinic", To: Open}, clk.Now().Add(time.Minute))
 	require.NoError(t, r.Sync(ctx, "clinic"))
 	s := b.Snapshot()
 	assert.Equal(t, Open, s.State)
 	assert.Equal(t, time.Minute, s.RetryAfter)
 	assert.Equal(t, time.Second, s.Cooldown)
+}
+
+// A shared open period that ends before the local one, or with it, changes
+// nothing: the breaker keeps its period (and the time it opened) and
+// reports no transition. Nor does one that ends now.
+func TestSyncKeepsALongerLocalOpenPeriod(t *testing.T) {
+	for _, shared := range []time.Duration{10 * time.Second, 50 * time.Second} {
+		clk := newFakeClock()
+		store := &MemoryStore{}
+		var changes int
+		b := NewRegistry[string](Settings{ConsecutiveFailures: 1, Cooldown: time.Minute, Now: clk.Now, Store: store,
+			OnStateChange: func(Transition) { changes++ }}).Get("clinic")
+		require.True(t, call(b, errBoom))
+		opened := clk.Now()
+		require.Equal(t, 1, changes)
+		clk.Advance(10 * time.Second)
+		ctx := context.Background()
+		store.Publish(Transition{Key: "clinic", To: Open}, clk.Now().Add(shared))
+		require.NoError(t, b.Sync(ctx))
+		s := b.Snapshot()
+		assert.Equal(t, 50*time.Second, s.RetryAfter, "shared %v", shared)
+		assert.Equal(t, opened, s.Since, "shared %v: the same open period", shared)
+		assert.Equal(t, 1, changes, "shared %v: no transition", shared)
+	}
+
+	clk := newFakeClock()
+	store := &MemoryStore{}
+	var changes int
+	b := NewRegistry[string](Settings{Now: clk.Now, Store: store, OnStateChange: func(Transition) { changes++ }}).Get("clinic")
+	store.Publish(Transition{Key: "clinic", To: Open}, clk.Now())
+	require.NoError(t, b.Sync(context.Background()))
+	assert.Zero(t, changes, "a period that ends now has ended")
+	assert.Equal(t, Closed, b.Snapshot().State)
 }

@@ -1,5 +1,7 @@
 package health
 
+import "unicode/utf8"
+
 // The IETF health-check response format (draft-inadarei-api-health-check),
 // served for Accept: application/health+json.
 
@@ -52,7 +54,11 @@ func ietfReport(r Report, details bool) ietfDoc {
 			}
 			c.Details = res.Details
 		}
-		doc.Checks[res.Name] = append(doc.Checks[res.Name], c)
+		name := res.Name
+		if !utf8.ValidString(name) {
+			name = string([]rune(name)) // as encoding/json writes it, so that equal names share a member
+		}
+		doc.Checks[name] = append(doc.Checks[name], c)
 	}
 	return doc
 }

@@ -51,7 +51,8 @@ type span struct {
 //   - a word with an '@' (e-mail addresses);
 //   - 7 or more digits in a row, possibly split by spaces, dashes, dots,
 //     parentheses or a leading '+' (phone and card numbers), unless it is
-//     a date such as 2026-11-25;
+//     a date such as 2026-11-25, and a word with 7 digits in a row
+//     (To=%2B15551234567);
 //   - the value after a name containing token, secret, key, auth,
 //     password, cookie, session, signature, credential or card, followed by
 //     ':' or '=' ("api_key": "...", password=...); a quoted value is
@@ -139,7 +140,7 @@ func markWords(spans []span) {
 		}
 		n := utf8.RuneCountInString(sp.s)
 		hasDigit := strings.ContainsAny(sp.s, "0123456789")
-		if n >= 24 || n >= 16 && hasDigit || strings.ContainsRune(sp.s, '@') {
+		if n >= 24 || n >= 16 && hasDigit || strings.ContainsRune(sp.s, '@') || digitRun(sp.s) >= 7 {
 			sp.red = true
 		}
 	}
@@ -211,6 +212,20 @@ func markNumbers(spans []span) {
 // with at least one digit.
 func numeric(sp span) bool {
 	return sp.word && strings.Trim(sp.s, "0123456789+-.") == "" && countDigits(sp.s) > 0
+}
+
+// digitRun returns the length of the longest run of ASCII digits in s.
+func digitRun(s string) int {
+	longest, n := 0, 0
+	for i := 0; i < len(s); i++ {
+		if '0' <= s[i] && s[i] <= '9' {
+			n++
+			longest = max(longest, n)
+		} else {
+			n = 0
+		}
+	}
+	return longest
 }
 
 func countDigits(s string) int {

@@ -22,6 +22,9 @@ func ParseRetryAfter(value string, now time.Time) time.Duration {
 		return 0
 	}
 	if value[0] >= '0' && value[0] <= '9' {
+		if strings.TrimLeft(value, "0123456789") != "" {
+			return 0 // malformed: strconv reports a range error before the letter
+		}
 		secs, err := strconv.ParseUint(value, 10, 64)
 		switch {
 		case errors.Is(err, strconv.ErrRange), err == nil && secs > math.MaxInt64/uint64(time.Second):

@@ -56,18 +56,29 @@ func FuzzMiddleware(f *testing.F) {
 // FuzzVerifyPayload signs arbitrary header and payload bytes, so that the
 // claim decoder, not the signature check, meets them. Verify never panics;
 // what it accepts is valid JSON (encoding/json agrees) whose claims hold
-// no control characters, and every refusal is a *TokenError.
+// no control characters and are the claims encoding/json reads in it (so
+// that no other parser of the same token sees another user or org), and
+// every refusal is a *TokenError.
 func FuzzVerifyPayload(f *testing.F) {
 	f.Add(hsHeader, rawPayload(`"app_metadata":{"org_id":"org-1"}`))
 	f.Add(hsHeader, rawPayload(`"app_metadata":{"tenant":{"id":"org-2"}}`, `"aud":["x","authenticated"]`))
 	f.Add(`{"alg":"HS256","kid":"k"}`, rawPayload(`"exp":1.5e12`, `"is_anonymous":false`))
 	f.Add(`{"alg":"HS256","crit":["b64"]}`, `{"sub":"\ud83d\ude00","exp":"1"}`)
 	f.Add(hsHeader, `{"sub":"a","sub":"b"}`)
-	verifiers := []tenant.Verifier{hs256(f), hs256(f, tenant.WithOrgClaim("app_metadata.tenant.id"), tenant.WithRoles())}
+	f.Add(hsHeader, rawPayload(`"app_metadata":{"org_id":"a"}`, `"app_metadata":{"org_id":"b"}`))
+	f.Add(hsHeader, rawPayload(`"app_metadata":{"org_id":"a","org_id":"b"}`))
+	f.Add(hsHeader, rawPayload(`"\u0073ub":"user-2"`, `"App_Metadata":{"org_id":"x"}`, `"app_metadata":{"org_id":"org-1"}`))
+	verifiers := []struct {
+		v       tenant.Verifier
+		orgPath []string
+	}{
+		{hs256(f), []string{"app_metadata", "org_id"}},
+		{hs256(f, tenant.WithOrgClaim("app_metadata.tenant.id"), tenant.WithRoles()), []string{"app_metadata", "tenant", "id"}},
+	}
 	f.Fuzz(func(t *testing.T, header, payload string) {
 		token := signRawHS(header, payload, testSecret)
-		for _, v := range verifiers {
-			c, err := v.Verify(t.Context(), token)
+		for _, tc := range verifiers {
+			c, err := tc.v.Verify(t.Context(), token)
 			if err != nil {
 				require.ErrorIs(t, err, tenant.ErrInvalidToken)
 				continue
@@ -81,6 +92,22 @@ func FuzzVerifyPayload(f *testing.F) {
 					require.False(t, unicode.IsControl(r), "%q", s)
 				}
 			}
+			var m map[string]any
+			require.NoError(t, json.Unmarshal([]byte(payload), &m), "payload %q", payload)
+			text := func(path ...string) string {
+				var v any = m
+				for _, k := range path {
+					obj, _ := v.(map[string]any)
+					v = obj[k]
+				}
+				s, _ := v.(string)
+				return s
+			}
+			require.Equal(t, text("sub"), c.Subject, "payload %q", payload)
+			require.Equal(t, text("email"), c.Email, "payload %q", payload)
+			require.Equal(t, text("role"), c.Role, "payload %q", payload)
+			require.Equal(t, text("iss"), c.Issuer, "payload %q", payload)
+			require.Equal(t, text(tc.orgPath...), c.OrgID, "payload %q", payload)
 		}
 	})
 }

@@ -39,9 +39,10 @@ func (r *jsonReader) space() byte {
 	return 0
 }
 
-// end checks that nothing but white space is left.
+// end checks that nothing but white space is left (space returns 0 for a
+// NUL byte too: the position tells).
 func (r *jsonReader) end() error {
-	if r.space() != 0 {
+	if r.space(); r.i != len(r.s) {
 		return errJSONSyntax
 	}
 	return nil

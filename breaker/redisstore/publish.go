@@ -1,0 +1,182 @@
+package redisstore
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	batchSize    = 256             // transitions per round trip
+	writeTimeout = 2 * time.Second // bounds one round trip
+	minBackoff   = 50 * time.Millisecond
+	maxBackoff   = 2 * time.Second
+)
+
+// publishScript records one transition and announces it, atomically, so
+// that every subscriber hears the changes of a key in the order Redis made
+// them. KEYS[1] is the key; ARGV[1] the end of the open period in Unix ms,
+// or "" for a close; ARGV[2] the channel; ARGV[3] the message. An open key
+// expires when its period ends (PXAT), so Redis keeps no dead circuits.
+var publishScript = redis.NewScript(`
+if ARGV[1] == "" then
+	redis.call("DEL", KEYS[1])
+else
+	redis.call("SET", KEYS[1], ARGV[1], "PXAT", ARGV[1])
+end
+return redis.call("PUBLISH", ARGV[2], ARGV[3])
+`)
+
+// entry is one queued update of key.
+type entry struct {
+	key string
+	update
+}
+
+// publishLoop writes queued transitions to Redis until ctx ends. After a
+// failure it keeps them queued and retries with a growing pause.
+func (s *Store) publishLoop(ctx context.Context) {
+	backoff := time.Duration(0)
+	for {
+		if backoff > 0 {
+			if !pause(ctx, backoff) {
+				return
+			}
+		} else {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+			}
+		}
+		if err := s.flush(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.failed(publisher, err)
+			backoff = longer(backoff)
+			continue
+		}
+		s.succeeded(publisher)
+		backoff = 0
+	}
+}
+
+// longer returns the pause after another failure, following backoff.
+func longer(backoff time.Duration) time.Duration {
+	return min(max(2*backoff, minBackoff), maxBackoff)
+}
+
+// pause waits for d and reports whether ctx is still live.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// flush writes everything queued, a batch per round trip.
+func (s *Store) flush(ctx context.Context) error {
+	for {
+		batch := s.take()
+		if len(batch) == 0 {
+			return nil
+		}
+		err := s.write(ctx, batch)
+		s.mu.Lock()
+		s.writing = nil
+		if err != nil {
+			for _, e := range batch {
+				if _, newer := s.pending[e.key]; !newer {
+					s.pending[e.key] = e.update
+				}
+			}
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// take removes up to batchSize entries from the queue, to be written. If
+// the write fails, flush queues again those whose keys have not changed
+// since.
+func (s *Store) take() []entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	batch := make([]entry, 0, min(len(s.pending), batchSize))
+	for k, u := range s.pending {
+		if len(batch) == batchSize {
+			break
+		}
+		batch = append(batch, entry{k, u})
+		delete(s.pending, k)
+	}
+	s.writing = batch
+	return batch
+}
+
+// write records batch in Redis in one round trip. Open periods that have
+// ended meanwhile are skipped: there is nothing left to share.
+func (s *Store) write(ctx context.Context, batch []entry) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	now := time.Now().UnixMilli()
+	pipe := s.rdb.Pipeline()
+	n := 0
+	for _, e := range batch {
+		until := ""
+		if e.open {
+			if e.until <= now {
+				continue
+			}
+			until = strconv.FormatInt(e.until, 10)
+		}
+		publishScript.Eval(ctx, pipe, []string{s.prefix + e.key}, until, s.channel, s.message(e))
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	s.published.Add(int64(n))
+	return nil
+}
+
+// A message is "<instance id> <o|c> <until, Unix ms> <key>": the key last,
+// as it may contain spaces.
+func (s *Store) message(e entry) string {
+	kind, until := "c", "0"
+	if e.open {
+		kind, until = "o", strconv.FormatInt(e.until, 10)
+	}
+	return s.id + " " + kind + " " + until + " " + e.key
+}
+
+// parseMessage reads a message; ok is false for one this package did not
+// write.
+func parseMessage(m string) (from string, e entry, ok bool) {
+	parts := strings.SplitN(m, " ", 4)
+	if len(parts) != 4 || (parts[1] != "o" && parts[1] != "c") {
+		return "", entry{}, false
+	}
+	until, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || parts[1] == "o" && until <= 0 { // an open period ends after 1970
+		return "", entry{}, false
+	}
+	e = entry{key: parts[3], update: update{open: parts[1] == "o"}}
+	if e.open {
+		e.until = until
+	}
+	return parts[0], e, true
+}
