@@ -90,7 +90,7 @@ func TestRedisOutageKeepsCallsFlowingAndSharingResumes(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
 	trip(t, a.reg.Get("k2"))
-	assert.Less(t, time.Since(start), 100*time.Millisecond, "tripping does not wait for Redis")
+	assert.Less(t, time.Since(start), 250*time.Millisecond, "tripping does not wait for Redis")
 	require.NoError(t, <-slept)
 	eventually(t, 3*time.Second, func() bool { return b.reg.Get("k2").State() == breaker.Open }, "shared once Redis answers")
 
@@ -107,7 +107,7 @@ func TestRedisOutageKeepsCallsFlowingAndSharingResumes(t *testing.T) {
 	assert.Contains(t, r.Details, "downSince")
 	start = time.Now()
 	trip(t, a.reg.Get("k3"))
-	assert.Less(t, time.Since(start), 100*time.Millisecond, "tripping does not wait for Redis")
+	assert.Less(t, time.Since(start), 250*time.Millisecond, "tripping does not wait for Redis")
 	assert.True(t, rejects(a.reg.Get("k3")), "the local breaker works")
 	assert.True(t, rejects(b.reg.Get("k1")), "local state is kept")
 	errs := a.store.Stats().Errors
@@ -136,7 +136,7 @@ func TestRedisOutageKeepsCallsFlowingAndSharingResumes(t *testing.T) {
 	t.Logf("%d calls, slowest %v", steady.calls.Load(), time.Duration(steady.slowest.Load()))
 	assert.Zero(t, steady.rejected.Load(), "the steady tenant was never rejected")
 	assert.Greater(t, steady.calls.Load(), int64(100))
-	assert.Less(t, time.Duration(steady.slowest.Load()), 100*time.Millisecond, "no call waited for Redis")
+	assert.Less(t, time.Duration(steady.slowest.Load()), 250*time.Millisecond, "no call waited for Redis (writes time out after 300ms)")
 
 	var warns, infos int
 	for _, m := range logs.messages()[logged:] {
@@ -309,16 +309,16 @@ func TestSilentSubscriptionIsAnOutage(t *testing.T) {
 	opt.Addr = addr
 	opt.ReadTimeout, opt.WriteTimeout, opt.DialTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	prefix := uniquePrefix(t)
-	in := newInstance(t, &opt, prefix, breaker.Settings{}, redisstore.WithHealthCheckInterval(100*time.Millisecond),
+	in := newInstance(t, &opt, prefix, breaker.Settings{}, redisstore.WithHealthCheckInterval(300*time.Millisecond),
 		redisstore.WithHealthCheckInterval(0))
 	in.waitReachable(t)
 	check := in.store.Check("breakers")
-	time.Sleep(500 * time.Millisecond) // idle, with pings answered
+	time.Sleep(time.Second) // idle, with pings answered
 	require.Equal(t, health.Healthy, check.Func(context.Background()).Status)
 	require.Zero(t, in.store.Stats().Errors, "an idle subscription whose pings are answered is fine")
 
 	p.cutOff()
-	d := eventually(t, 2*time.Second, func() bool {
+	d := eventually(t, 3*time.Second, func() bool {
 		return strings.HasPrefix(check.Func(context.Background()).Message, "cannot reach Redis")
 	}, "the silence is noticed")
 	t.Logf("noticed after %v", d)
