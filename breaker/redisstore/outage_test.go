@@ -223,6 +223,15 @@ func TestCheckWhileConnecting(t *testing.T) {
 	assert.Equal(t, "connecting to Redis: circuit breakers run instance-local", r.Message)
 }
 
+// One Watch per Store at a time.
+func TestWatchRunsOnce(t *testing.T) {
+	in := newInstance(t, &redis.Options{Addr: silentServer(t), ReadTimeout: 100 * time.Millisecond}, "p:", breaker.Settings{})
+	eventually(t, 2*time.Second, func() bool {
+		return !strings.HasPrefix(in.store.Check("").Func(context.Background()).Message, "not watching")
+	}, "Watch runs")
+	assert.ErrorIs(t, in.store.Watch(context.Background(), in.reg.Sync), redisstore.ErrWatching)
+}
+
 // partition is a TCP proxy to a Redis that can stop forwarding, as a
 // network partition would: connections stay open and go silent.
 type partition struct {
@@ -374,15 +383,18 @@ func TestOutageLogCountsTheDropsDuringIt(t *testing.T) {
 	go func() { _ = store.Watch(ctx, reg.Sync); close(watched) }()
 	defer func() { cancel(); <-watched }()
 	eventually(t, 5*time.Second, func() bool { return store.Stats().Published == 1 }, "the queued one is written")
+	eventually(t, 5*time.Second, func() bool { return store.Stats().Reachable }, "caught up")
 
+	eventually(t, time.Second, func() bool { return len(logs.messages())%2 == 0 }, "no outage in progress")
+	logged := len(logs.messages())
 	srv.kill()
-	eventually(t, 5*time.Second, func() bool { return !store.Stats().Reachable }, "the outage begins")
+	eventually(t, 5*time.Second, func() bool { return len(logs.messages()) == logged+1 }, "the outage begins")
 	for i := range 10 {
 		trip(t, reg.Get("during-"+strconv.Itoa(i)))
 	}
 	dropped := store.Stats().Dropped
 	require.Greater(t, dropped, int64(2), "dropped during the outage")
 	srv.start()
-	eventually(t, 5*time.Second, func() bool { return len(logs.messages()) == 2 }, "the end of the outage is logged")
-	assert.Contains(t, logs.messages()[1], " dropped="+strconv.FormatInt(dropped-2, 10))
+	eventually(t, 5*time.Second, func() bool { return len(logs.messages()) == logged+2 }, "the end of the outage is logged")
+	assert.Contains(t, logs.messages()[logged+1], " dropped="+strconv.FormatInt(dropped-2, 10), "%q", logs.messages())
 }
