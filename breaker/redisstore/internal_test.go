@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"slices"
@@ -120,4 +121,32 @@ func TestPruneForgetsLongEndedPeriods(t *testing.T) {
 	}
 	s.prune()
 	assert.Equal(t, []string{"just ended", "open"}, slices.Sorted(maps.Keys(s.mirror)))
+}
+
+// The documented defaults.
+func TestDefaults(t *testing.T) {
+	s := New(nil)
+	assert.Equal(t, "breaker:", s.prefix)
+	assert.Equal(t, "breaker:changes", s.channel)
+	assert.Equal(t, 10_000, s.queueSize)
+	assert.Equal(t, 5*time.Second, s.pingEvery)
+}
+
+// A sync that fails for a key (a closure that cannot parse it, say) does
+// not stop the catch-up: the other keys are synced.
+func TestCatchUpGoesOnWhenSyncFails(t *testing.T) {
+	rdb := testRedis(t)
+	ctx := context.Background()
+	s := New(rdb, WithPrefix("test:catchup:"+instanceID()+":"))
+	until := time.Now().Add(time.Minute).UnixMilli()
+	for _, k := range []string{"a", "b", "c"} {
+		require.NoError(t, rdb.Set(ctx, s.prefix+k, until, time.Minute).Err())
+		t.Cleanup(func() { rdb.Del(ctx, s.prefix+k) })
+	}
+	var synced []string
+	require.NoError(t, s.catchUp(ctx, func(_ context.Context, key string) error {
+		synced = append(synced, key)
+		return errors.New("cannot sync " + key)
+	}))
+	assert.ElementsMatch(t, []string{"a", "b", "c"}, synced)
 }

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 const (
@@ -16,19 +14,19 @@ const (
 	maxBackoff   = 2 * time.Second
 )
 
-// publishScript records one transition and announces it, atomically, so
-// that every subscriber hears the changes of a key in the order Redis made
+// publishLua records one transition and announces it, atomically, so that
+// every subscriber hears the changes of a key in the order Redis made
 // them. KEYS[1] is the key; ARGV[1] the end of the open period in Unix ms,
 // or "" for a close; ARGV[2] the channel; ARGV[3] the message. An open key
 // expires when its period ends (PXAT), so Redis keeps no dead circuits.
-var publishScript = redis.NewScript(`
+const publishLua = `
 if ARGV[1] == "" then
 	redis.call("DEL", KEYS[1])
 else
 	redis.call("SET", KEYS[1], ARGV[1], "PXAT", ARGV[1])
 end
 return redis.call("PUBLISH", ARGV[2], ARGV[3])
-`)
+`
 
 // entry is one queued update of key.
 type entry struct {
@@ -140,7 +138,7 @@ func (s *Store) write(ctx context.Context, batch []entry) error {
 			}
 			until = strconv.FormatInt(e.until, 10)
 		}
-		publishScript.Eval(ctx, pipe, []string{s.prefix + e.key}, until, s.channel, s.message(e))
+		s.script.Eval(ctx, pipe, []string{s.prefix + e.key}, until, s.channel, s.message(e))
 		n++
 	}
 	if n == 0 {

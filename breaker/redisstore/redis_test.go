@@ -184,16 +184,21 @@ func rejects(b *breaker.Breaker) bool {
 // logRecorder is a slog.Handler that keeps the messages logged.
 type logRecorder struct {
 	mu   sync.Mutex
-	msgs []string // "LEVEL message"
+	msgs []string // "LEVEL message key=value..."
 }
 
 func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
 func (r *logRecorder) WithGroup(string) slog.Handler            { return r }
 func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	m := rec.Level.String() + " " + rec.Message
+	rec.Attrs(func(a slog.Attr) bool {
+		m += " " + a.Key + "=" + a.Value.String()
+		return true
+	})
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, rec.Level.String()+" "+rec.Message)
+	r.msgs = append(r.msgs, m)
 	return nil
 }
 

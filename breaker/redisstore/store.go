@@ -23,6 +23,7 @@ type Store struct {
 	log       *slog.Logger
 	queueSize int
 	pingEvery time.Duration
+	script    *redis.Script // publishLua
 
 	mu      sync.Mutex
 	pending map[string]update // coalesced per key, waiting for Watch
@@ -31,7 +32,7 @@ type Store struct {
 
 	mirrorMu sync.RWMutex
 	mirror   map[string]int64 // key -> end of its open period, Unix ms
-	server   string           // run ids of the Redis servers last caught up with; Watch's
+	server   string           // run ids of the Redis servers at the last catch-up; Watch's only
 
 	watching  atomic.Bool
 	published atomic.Int64
@@ -108,6 +109,7 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 		pending:   make(map[string]update),
 		wake:      make(chan struct{}, 1),
 		mirror:    make(map[string]int64),
+		script:    redis.NewScript(publishLua),
 	}
 	for _, o := range opts {
 		o(s)

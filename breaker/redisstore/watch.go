@@ -18,9 +18,9 @@ import (
 // errNoPong ends a subscription whose connection stopped answering.
 var errNoPong = errors.New("redisstore: no answer to ping")
 
-// Watch runs the Store until ctx ends, then returns ctx's error (once its
-// Redis commands in flight have ended: within the client's timeouts). It writes
-// what Publish queued and keeps the mirror that OpenUntil reads: on each
+// Watch runs the Store until ctx ends, then returns ctx's error, once its
+// Redis commands in flight have ended (within the client's timeouts). It
+// writes what Publish queued and keeps the mirror that OpenUntil reads: on each
 // (re)connection it subscribes to the Store's channel and reads every open
 // key (SCAN), then applies each change other instances announce. It calls
 // syncKey for each key whose shared state another instance changed. While
@@ -106,7 +106,7 @@ func (s *Store) session(ctx context.Context, syncKey func(context.Context, strin
 			}
 			s.apply(e)
 			if from != s.id {
-				_ = syncKey(ctx, e.key) // fails only when ctx ends
+				_ = syncKey(ctx, e.key) // nothing to retry: the next change or catch-up syncs again
 			}
 		}
 	}
