@@ -1,0 +1,66 @@
+package store
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL
+	_ "modernc.org/sqlite"             // SQLite, pure Go
+
+	tenantsql "github.com/voxanne/resilience/tenant/sqlstore"
+)
+
+// DefaultSQLiteFile is the database of a server given no DATABASE_URL, in
+// its working directory.
+const DefaultSQLiteFile = "resilience.db"
+
+// SQLiteDSN returns the DSN of a SQLite file with the parameters every
+// store of the module needs: writers wait for each other (busy_timeout),
+// readers do not wait for writers (WAL), foreign keys are enforced.
+func SQLiteDSN(path string) string {
+	return "file:" + path + "?" + tenantsql.SQLiteDSNParams
+}
+
+// Open opens the database of rawURL: a postgres:// or postgresql:// URL
+// (PostgreSQL through pgx), or a SQLite DSN ("file:..." or a path), which
+// must set busy_timeout. "" is DefaultSQLiteFile.
+func Open(rawURL string) (*sql.DB, Dialect, error) {
+	switch {
+	case rawURL == "":
+		rawURL = SQLiteDSN(DefaultSQLiteFile)
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		if _, err := url.Parse(rawURL); err != nil {
+			return nil, 0, fmt.Errorf("not a PostgreSQL URL: %v", redactURLError(err))
+		}
+		db, err := sql.Open("pgx", rawURL)
+		if err != nil {
+			return nil, 0, err
+		}
+		db.SetMaxOpenConns(32)
+		db.SetMaxIdleConns(32)
+		return db, Postgres, nil
+	case strings.Contains(rawURL, "://"):
+		return nil, 0, fmt.Errorf("want a postgres:// URL or a SQLite file, not a %s URL", rawURL[:strings.Index(rawURL, "://")])
+	}
+	if !strings.HasPrefix(rawURL, "file:") {
+		rawURL = SQLiteDSN(rawURL)
+	}
+	if !strings.Contains(rawURL, "busy_timeout") {
+		return nil, 0, fmt.Errorf("a SQLite DSN needs _pragma=busy_timeout(5000): concurrent writers would fail instead of waiting")
+	}
+	db, err := sql.Open("sqlite", rawURL)
+	if err != nil {
+		return nil, 0, err
+	}
+	return db, SQLite, nil
+}
+
+// redactURLError drops the URL (and its password) from a url.Parse error.
+func redactURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
