@@ -84,7 +84,10 @@ func TestFaultForOneAccount(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "access_denied", ce.Code)
 
-	srv.ClearFaults()
+	srv.Fail(gcaltest.Fault{Status: 500, Times: -1, Account: "b@clinic.example"})
+	srv.ClearAccountFaults("a@clinic.example")
 	_, err = svcA.Events.List("primary").Do()
-	require.NoError(t, err)
+	require.NoError(t, err, "a's outage is over")
+	_, err = svcB.Events.List("primary").Do()
+	assert.Equal(t, 500, googleErr(t, err).Code, "b's fault stays")
 }

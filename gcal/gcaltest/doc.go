@@ -34,7 +34,7 @@
 // delay, or a request performed and then failed ("commit then fail"), whose
 // answer the client never gets. A Fault with an Account applies only to the
 // requests of that Google account: one customer's outage in a multi-tenant
-// sandbox. Requests and Count read the request log;
+// sandbox; ClearAccountFaults ends it. Requests and Count read the request log;
 // Events and Event read what the calendars hold.
 //
 // # testing/synctest

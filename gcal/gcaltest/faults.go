@@ -99,6 +99,21 @@ func (s *Server) ClearFaults() {
 	s.faults = nil
 }
 
+// ClearAccountFaults drops the queued faults of one account (those whose
+// Account is account), ending that customer's scripted outage.
+func (s *Server) ClearAccountFaults(account string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.faults[:0]
+	for _, f := range s.faults {
+		if f.Account != account {
+			kept = append(kept, f)
+		}
+	}
+	clear(s.faults[len(kept):])
+	s.faults = kept
+}
+
 // takeFault returns a copy of the first queued fault that applies to op
 // made for account, using it up once, or nil.
 func (s *Server) takeFault(op Op, account string) *Fault {
