@@ -70,7 +70,7 @@ func newMetrics() *metrics {
 		Help: "Authenticated requests by where their organisation came from: claim, directory (a stale token healed) or provisioned."},
 		[]string{"source"})
 	m.tenantLookups = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "resilience_tenant_lookup_seconds",
-		Help: "Latency of organisation lookups for tokens without one, by operation (directory, provision) and outcome.",
+		Help:    "Latency of organisation lookups for tokens without one, by operation (directory, provision) and outcome.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}, []string{"op", "outcome"})
 	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, m.vendorRequests, m.vendorCalls, m.retries,
 		m.transitions, m.openDuration, m.tokenRefreshes, m.smsStatus, m.smsDelivery, m.tenantSources, m.tenantLookups} {

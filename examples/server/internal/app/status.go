@@ -27,14 +27,14 @@ func (a *App) statusPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type statusJSON struct {
-	Status          health.Status       `json:"status"`
-	Timestamp       time.Time           `json:"timestamp"`
-	Viewer          string              `json:"viewer"`
-	Integrations    []integrationJSON   `json:"integrations"`
-	Recommendations []string            `json:"recommendations"`
-	Breakers        []breakerCountJSON  `json:"breakers"`
-	OpenBreakers    []openBreakerJSON   `json:"openBreakers,omitempty"`
-	Deliveries      []deliveryJSON      `json:"deliveries,omitempty"`
+	Status          health.Status      `json:"status"`
+	Timestamp       time.Time          `json:"timestamp"`
+	Viewer          string             `json:"viewer"`
+	Integrations    []integrationJSON  `json:"integrations"`
+	Recommendations []string           `json:"recommendations"`
+	Breakers        []breakerCountJSON `json:"breakers"`
+	OpenBreakers    []openBreakerJSON  `json:"openBreakers,omitempty"`
+	Deliveries      []deliveryJSON     `json:"deliveries,omitempty"`
 }
 
 type integrationJSON struct {
