@@ -73,15 +73,15 @@ var sandboxTokenKey = sha256.Sum256([]byte("resilience sandbox token key: the to
 // New builds an App from cfg: it listens, opens and migrates the database,
 // connects to Redis, starts the sandbox if a vendor needs it, and wires
 // the routes. It starts no background work: Run does.
-func New(ctx context.Context, cfg Config) (a *App, err error) {
+func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	cfg.setDefaults()
-	a = &App{cfg: cfg, log: cfg.Logger, now: cfg.Now, metrics: newMetrics()}
+	a := &App{cfg: cfg, log: cfg.Logger, now: cfg.Now, metrics: newMetrics()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	defer func() {
 		if err != nil {
-			a.closeAll()
+			_ = a.closeAll()
 		}
 	}()
 	if err := a.listen(); err != nil {

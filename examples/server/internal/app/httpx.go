@@ -200,11 +200,13 @@ func retryAfterSeconds(d time.Duration) int {
 }
 
 // refuseEarly marks an answer given before the request's body was read:
-// the connection is closed after it instead of reading (and waiting for)
-// the rest of the body.
+// the connection is closed after it instead of waiting for the rest of the
+// body, which net/http would otherwise read (up to 256 KiB, however slowly
+// it trickles) before the answer, or at least before closing.
 func refuseEarly(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength != 0 {
 		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
 }
 

@@ -23,6 +23,9 @@ func SQLiteDSN(path string) string {
 	return "file:" + path + "?" + tenantsql.SQLiteDSNParams
 }
 
+// SQLiteConns is the size of a SQLite pool.
+const SQLiteConns = 4
+
 // Open opens the database of rawURL: a postgres:// or postgresql:// URL
 // (PostgreSQL through pgx), or a SQLite DSN ("file:..." or a path), which
 // must set busy_timeout. "" is DefaultSQLiteFile.
@@ -54,6 +57,12 @@ func Open(rawURL string) (*sql.DB, Dialect, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	// SQLite has one writer at a time: a hundred connections waiting in
+	// its busy handler (which sleeps, up to 100ms a turn) serve writers
+	// more slowly than a few connections that database/sql hands over in
+	// turn, and leave some past their deadline.
+	db.SetMaxOpenConns(SQLiteConns)
+	db.SetMaxIdleConns(SQLiteConns)
 	return db, SQLite, nil
 }
 
