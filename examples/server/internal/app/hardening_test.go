@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bufio"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -16,9 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voxanne/resilience/examples/server/internal/app"
+	"github.com/voxanne/resilience/examples/server/internal/sandbox"
 	"github.com/voxanne/resilience/examples/server/internal/store"
 	"github.com/voxanne/resilience/gcal/gcaltest"
-	"github.com/voxanne/resilience/examples/server/internal/sandbox"
 )
 
 // Issue 16: each finding of the attack review that concerns the server,
@@ -283,4 +282,3 @@ func TestDefaultDatabaseCarriesBusyTimeout(t *testing.T) {
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-var _ = errors.New
