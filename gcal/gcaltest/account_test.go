@@ -84,6 +84,15 @@ func TestFaultForOneAccount(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "access_denied", ce.Code)
 
+	var faulted []string
+	for _, r := range srv.Requests() {
+		if r.Faulted {
+			faulted = append(faulted, r.Account)
+		}
+	}
+	assert.Equal(t, []string{"a@clinic.example", "a@clinic.example", "a@clinic.example", "a@clinic.example", "a@clinic.example"}, faulted,
+		"the log names the account of faulted requests too")
+
 	srv.Fail(gcaltest.Fault{Status: 500, Times: -1, Account: "b@clinic.example"})
 	srv.ClearAccountFaults("a@clinic.example")
 	_, err = svcA.Events.List("primary").Do()

@@ -157,7 +157,8 @@ func (s *Server) serve(op Op, h func(w http.ResponseWriter, r *http.Request, rec
 		if op == OpToken {
 			rec.Grant = r.PostFormValue("grant_type")
 		}
-		f := s.takeFault(op, s.requestAccount(op, r))
+		rec.Account = s.requestAccount(op, r)
+		f := s.takeFault(op, rec.Account)
 		rec.fault = f
 		sw := &statusWriter{ResponseWriter: w}
 		switch {
