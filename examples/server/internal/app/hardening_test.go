@@ -281,4 +281,3 @@ func TestDefaultDatabaseCarriesBusyTimeout(t *testing.T) {
 }
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-
