@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/api/calendar/v3"
 
 	"github.com/voxanne/resilience/examples/server/internal/app"
 	"github.com/voxanne/resilience/examples/server/internal/sandbox"
@@ -287,3 +288,8 @@ func freePort(t *testing.T) net.Listener {
 	require.NoError(t, err)
 	return ln
 }
+
+type (
+	gcalEvent = calendar.Event
+	gcalTime  = calendar.EventDateTime
+)

@@ -44,7 +44,7 @@ func (a *App) sendText(ctx context.Context, t store.Text) {
 		if safecall.ClassOf(err) == safecall.Permanent {
 			state = store.TextFailed
 		} else {
-			state, next = store.TextPending, a.now().Add(outboxBackoff(attempts, err))
+			state, next = store.TextPending, a.now().Add(outboxBackoff(attempts, err, a.cfg.OutboxInterval))
 		}
 		a.log.Warn("text not sent", "org", t.OrgID, "key", t.Key, "to", twilioguard.Mask(t.To),
 			"class", safecall.ClassOf(err).String(), "attempt", attempts, "err", err)
@@ -58,14 +58,14 @@ func (a *App) sendText(ctx context.Context, t store.Text) {
 }
 
 // outboxBackoff is the wait before the next attempt of a text: what the
-// vendor or the breaker asked, or 5s doubling up to 10 minutes.
-func outboxBackoff(attempts int, err error) time.Duration {
+// vendor or the breaker asked, or the outbox's interval doubling with each
+// attempt, up to 10 minutes.
+func outboxBackoff(attempts int, err error, interval time.Duration) time.Duration {
 	var se *safecall.Error
 	if errors.As(err, &se) && se.RetryAfter > 0 {
 		return min(se.RetryAfter, 10*time.Minute)
 	}
-	d := 5 * time.Second << min(attempts-1, 7)
-	return min(d, 10*time.Minute)
+	return min(interval<<min(attempts-1, 10), 10*time.Minute)
 }
 
 // textState returns a text's state: the delivery's status once Twilio has
