@@ -86,8 +86,12 @@ func run(t *testing.T, cfg app.Config) *server {
 			// Connections the client opened but never used would hold
 			// the shutdown for 5s (net/http's grace for new connections).
 			http.DefaultClient.CloseIdleConnections()
+			begin := time.Now()
 			cancel()
 			result = <-done
+			if d := time.Since(begin); d > time.Second {
+				t.Logf("stopping took %v", d)
+			}
 		})
 		return result
 	}
