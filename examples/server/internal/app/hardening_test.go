@@ -277,7 +277,8 @@ func TestDefaultDatabaseCarriesBusyTimeout(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "DATABASE_URL: "), err.Error())
 	assert.Contains(t, err.Error(), "busy_timeout")
-	assert.Equal(t, store.SQLiteDSN("resilience.db"), "file:resilience.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+	assert.Equal(t, "file:resilience.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)",
+		store.SQLiteDSN("resilience.db"))
 }
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

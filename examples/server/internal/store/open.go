@@ -17,10 +17,16 @@ import (
 const DefaultSQLiteFile = "resilience.db"
 
 // SQLiteDSN returns the DSN of a SQLite file with the parameters every
-// store of the module needs: writers wait for each other (busy_timeout),
-// readers do not wait for writers (WAL), foreign keys are enforced.
+// store of the module needs (tenant/sqlstore's SQLiteDSNParams): writers
+// wait for each other (busy_timeout), readers do not wait for writers
+// (WAL), foreign keys are enforced. It adds synchronous(NORMAL): in WAL
+// mode a commit is then not flushed to disk before it returns, only at
+// checkpoints, which doubled the bookings per second of the load command
+// (each booking commits about fifteen times, across the stores). A crash
+// of the process loses nothing; a power cut may lose the last commits, never
+// the database. Production runs on PostgreSQL.
 func SQLiteDSN(path string) string {
-	return "file:" + path + "?" + tenantsql.SQLiteDSNParams
+	return "file:" + path + "?" + tenantsql.SQLiteDSNParams + "&_pragma=synchronous(NORMAL)"
 }
 
 // SQLiteConns is the size of a SQLite pool.
