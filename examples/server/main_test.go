@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voxanne/resilience/examples/server/internal/app"
+	"github.com/voxanne/resilience/examples/server/internal/testenv"
 )
 
 func noEnv(string) string { return "" }
@@ -64,7 +64,7 @@ func TestWalkthroughPastedIntoAShell(t *testing.T) {
 	}
 	t.Chdir(t.TempDir())
 	ctx, cancel := context.WithCancel(t.Context())
-	out, logs := &syncBuffer{}, &syncBuffer{}
+	out, logs := &testenv.Buffer{}, &testenv.Buffer{}
 	ready := make(chan *app.App, 1)
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, noEnv, out, logs, ready) }()
@@ -162,22 +162,4 @@ func TestReadmeShowsTheWalkthrough(t *testing.T) {
 	for _, want := range []string{walkthrough, "go run ./examples/server\n", "go vet ./... && go test -race ./...\n"} {
 		assert.True(t, strings.Contains(string(readme), want), "README.md shows, verbatim:\n%s", want)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

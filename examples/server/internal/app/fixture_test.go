@@ -21,6 +21,7 @@ import (
 	"github.com/voxanne/resilience/examples/server/internal/app"
 	"github.com/voxanne/resilience/examples/server/internal/sandbox"
 	"github.com/voxanne/resilience/examples/server/internal/store"
+	"github.com/voxanne/resilience/examples/server/internal/testenv"
 	"github.com/voxanne/resilience/safecall"
 )
 
@@ -32,7 +33,7 @@ type server struct {
 	app *app.App
 	sb  *sandbox.Sandbox
 	url string
-	log *syncBuffer
+	log *testenv.Buffer
 	// stop ends Run and waits for it; stopped is its result.
 	stop func() error
 }
@@ -70,7 +71,7 @@ func start(t *testing.T, opts ...func(*app.Config)) *server {
 
 func run(t *testing.T, cfg app.Config) *server {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &testenv.Buffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -245,26 +246,17 @@ func eventually(t testing.TB, cond func() bool, msg string) {
 	}
 }
 
+// breakCalendar gives the clinic a calendar outage and opens its breaker
+// with a booking that fails.
+func (s *server) breakCalendar(c clinic) {
+	s.t.Helper()
+	require.NoError(s.t, s.sb.Script(c.org, sandbox.Fault{Vendor: sandbox.Calendar, Kind: sandbox.Outage}))
+	r := s.book(c, "outage-"+testenv.Random(4), slot(40), "Ada", "")
+	require.Equal(s.t, http.StatusServiceUnavailable, r.status, r.raw)
+}
+
 // texts returns the bodies of the texts the sandbox accepted for to.
 func (s *server) texts(to string) []string { return s.sb.Texts(to) }
-
-// syncBuffer is a bytes.Buffer for concurrent log writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // clock is a settable clock for breakers and health.
 type clock struct {

@@ -251,8 +251,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestAdminResetIsStaffOnlyAndAudited(t *testing.T) {
 	s := start(t)
 	c := s.onboard("ada", "+15550001111")
-	require.NoError(t, s.sb.Script(c.org, sandbox.Fault{Vendor: sandbox.Calendar, Kind: sandbox.Outage}))
-	require.Equal(t, http.StatusServiceUnavailable, s.book(c, "k", slot(0), "Ada", "").status)
+	s.breakCalendar(c)
 	require.NoError(t, s.sb.Script(c.org, sandbox.Fault{Vendor: sandbox.Calendar, Kind: sandbox.Clear}))
 
 	r := s.call("POST", "/api/admin/breakers/calendar/"+c.org+"/reset", c.token, "")
@@ -300,8 +299,7 @@ func TestMetricsExposeTheSeries(t *testing.T) {
 func TestStatusPageAndStatusAPI(t *testing.T) {
 	s := start(t)
 	c := s.onboard("ada", "+15550001111")
-	require.NoError(t, s.sb.Script(c.org, sandbox.Fault{Vendor: sandbox.Calendar, Kind: sandbox.Outage}))
-	require.Equal(t, http.StatusServiceUnavailable, s.book(c, "k", slot(0), "Ada", "+15551234567").status)
+	s.breakCalendar(c)
 
 	page := s.call("GET", "/", "", "")
 	require.Equal(t, http.StatusOK, page.status)
