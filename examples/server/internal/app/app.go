@@ -133,7 +133,7 @@ func (a *App) listen() error {
 	if a.ln == nil {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("-addr: %w", err)
+			return fmt.Errorf("ADDR (-addr): %w", err)
 		}
 		a.ln = ln
 	}

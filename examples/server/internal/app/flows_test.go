@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -329,4 +330,21 @@ func eventAt(start time.Time, d time.Duration) *gcalEvent {
 		Start:   &gcalTime{DateTime: start.Format(time.RFC3339)},
 		End:     &gcalTime{DateTime: start.Add(d).Format(time.RFC3339)},
 	}
+}
+
+func TestListenerIsInjectable(t *testing.T) {
+	ln := freePort(t)
+	s := start(t, func(c *app.Config) { c.Listener = ln })
+	assert.Equal(t, "http://"+ln.Addr().String(), s.url)
+	assert.Equal(t, http.StatusOK, s.call("GET", "/livez", "", "").status)
+
+	// In dev mode a listener beyond loopback is refused, and closed.
+	public, err := net.Listen("tcp", "0.0.0.0:0")
+	require.NoError(t, err)
+	cfg := testConfig(t)
+	cfg.Listener = public
+	_, err = app.New(t.Context(), cfg)
+	require.ErrorIs(t, err, app.ErrPublicDevMode)
+	_, err = public.Accept()
+	assert.ErrorIs(t, err, net.ErrClosed)
 }
