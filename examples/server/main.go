@@ -1,133 +1,113 @@
 // Command server is the reference server of the resilience module: the
-// tenant middleware on an embedded SQLite database (or PostgreSQL), a
-// circuit breaker per clinic around a simulated calendar vendor, and the
-// integrations health endpoint.
+// backend of an AI receptionist that books appointments in each clinic's
+// Google Calendar, texts patients through Twilio, keeps one clinic's outage
+// away from the others and explains its health.
 //
 //	go run ./examples/server
 //
-// It prints a development token and the curl commands to try it.
+// With no settings it runs in development mode: SQLite in ./resilience.db,
+// in-process sandboxes of Google Calendar and Twilio, a random JWT secret,
+// loopback only; it prints tokens and a walkthrough to paste into a shell.
+// -h lists the settings of production mode. The server itself is in
+// internal/app.
 package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-	_ "github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite"
+	"github.com/voxanne/resilience/examples/server/internal/app"
 )
-
-// devSecret signs tokens when RESILIENCE_JWT_SECRET is not set. It is
-// public: never use it beyond a laptop.
-const devSecret = "resilience-dev-secret-do-not-use-in-production"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "server:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil))
 }
 
-// run starts the server and blocks until ctx is done. If ready is not nil
-// it receives the listening address.
-func run(ctx context.Context, args []string, out io.Writer, ready chan<- string) error {
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.SetOutput(out)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	dsn := fs.String("db", "file:resilience.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)",
-		"database: a SQLite file DSN, or a postgres:// URL")
-	if err := fs.Parse(args); err != nil {
-		return err
+// run runs the server until ctx ends and returns the exit code: 0, 1 when
+// it fails, 2 for bad settings. The log goes to stderr, the walkthrough to
+// stdout. ready, if not nil, receives the App once it serves.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready chan<- *app.App) int {
+	cfg, err := app.ParseArgs(args, getenv, stdout)
+	if errors.Is(err, app.ErrHelp) {
+		return 0
 	}
-	log := slog.New(slog.NewTextHandler(out, nil))
-
-	driver := "sqlite"
-	if strings.HasPrefix(*dsn, "postgres://") || strings.HasPrefix(*dsn, "postgresql://") {
-		driver = "pgx"
-	}
-	db, err := sql.Open(driver, *dsn)
 	if err != nil {
-		return err
+		fmt.Fprintln(stderr, "server:", err)
+		return 2
 	}
-	defer db.Close()
-
-	secret, dev := []byte(os.Getenv("RESILIENCE_JWT_SECRET")), false
-	if len(secret) == 0 {
-		secret, dev = []byte(devSecret), true
-	}
-	srv, err := newServer(ctx, serverConfig{DB: db, JWTSecret: secret, Dev: dev, Logger: log})
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	a, err := app.New(ctx, cfg)
 	if err != nil {
-		return err
+		fmt.Fprintln(stderr, "server:", err)
+		return 1
 	}
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	base := "http://" + ln.Addr().String()
-	log.Info("listening", "url", base, "driver", driver)
-	if dev {
-		token, err := devToken(secret, time.Now())
-		if err != nil {
-			return err
+	if cfg.Dev {
+		if err := printWalkthrough(stdout, a); err != nil {
+			fmt.Fprintln(stderr, "server:", err)
+			_ = a.Close()
+			return 1
 		}
-		fmt.Fprintf(out, `
-Development mode (RESILIENCE_JWT_SECRET is not set). Try:
-
-  curl %[1]s/api/health/integrations
-  curl -H 'Authorization: Bearer %[2]s' %[1]s/api/me
-  curl -H 'Authorization: Bearer %[2]s' -H 'Idempotency-Key: call-1' \
-       -d '{"start":"2026-12-01T09:00:00Z","patient":"Ada"}' %[1]s/api/appointments
-  curl -d '{"count":6,"status":503}' %[1]s/api/dev/faults   # then book again: retries, then the breaker opens
-
-`, base, token)
 	}
 	if ready != nil {
-		ready <- ln.Addr().String()
+		ready <- a
 	}
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	if err := a.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "server:", err)
+		return 1
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(shutdown); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return 0
 }
 
-// devToken mints a Supabase-style token for a demo user who has no
-// organisation yet: the first request provisions one.
-func devToken(secret []byte, now time.Time) (string, error) {
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"sub":   "demo-user",
-		"email": "demo@example.com",
-		"role":  "authenticated",
-		"aud":   "authenticated",
-		"iat":   now.Unix(),
-		"exp":   now.Add(24 * time.Hour).Unix(),
-	}).SignedString(secret)
+// walkthrough is what a developer pastes into a shell, line by line, after
+// the export lines: README.md shows the same lines (a test keeps them
+// equal, and another runs them).
+const walkthrough = `curl -s $API/api/health/integrations
+curl -s -X PUT -H "Authorization: Bearer $TOKEN" -d '{"name":"Sunrise Dental","phone":"+15550001111","timeZone":"Europe/London"}' $API/api/clinic
+curl -s -L -H "Authorization: Bearer $TOKEN" $API/api/calendar/link
+curl -s -H "Authorization: Bearer $TOKEN" -H 'Idempotency-Key: call-1' -d '{"start":"2030-01-15T09:00:00Z","patient":"Ada Lovelace","phone":"+15551234567"}' $API/api/appointments
+curl -s -H "Authorization: Bearer $TOKEN" $API/api/appointments
+curl -s -H "Authorization: Bearer $TOKEN" -d '{"vendor":"calendar","kind":"outage"}' $API/api/dev/faults
+curl -s -H "Authorization: Bearer $TOKEN" -H 'Idempotency-Key: call-2' -d '{"start":"2030-01-15T10:00:00Z","patient":"Grace Hopper"}' $API/api/appointments
+curl -s -H "Authorization: Bearer $STAFF" $API/api/health/integrations
+curl -s -H "Authorization: Bearer $TOKEN" -d '{"vendor":"calendar","kind":"clear"}' $API/api/dev/faults
+ORG=$(curl -s -H "Authorization: Bearer $TOKEN" $API/api/me | sed 's/.*"orgId":"\([^"]*\)".*/\1/')
+curl -s -X POST -H "Authorization: Bearer $STAFF" $API/api/admin/breakers/calendar/$ORG/reset
+curl -s -H "Authorization: Bearer $TOKEN" -H 'Idempotency-Key: call-2' -d '{"start":"2030-01-15T10:00:00Z","patient":"Grace Hopper"}' $API/api/appointments
+curl -s -X DELETE -H "Authorization: Bearer $TOKEN" $API/api/appointments/call-1
+curl -s $API/metrics | grep '^resilience_breaker_transitions_total'
+`
+
+// printWalkthrough prints the development tokens and the walkthrough.
+func printWalkthrough(out io.Writer, a *app.App) error {
+	user, err := a.DevToken("demo-user", "demo@example.com", "authenticated", 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	staff, err := a.DevToken("demo-operator", "operator@example.com", app.DefaultStaffRole, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, `
+Development mode: Google Calendar and Twilio are sandboxes inside this process, the
+JWT secret is random for this run, and only this machine can connect (%[1]s).
+Status page: %[1]s/   (operators: %[1]s/#token=<the STAFF token>)
+
+Paste these lines into a shell, one at a time:
+
+export API=%[1]s
+export TOKEN=%[2]s
+export STAFF=%[3]s
+%[4]s
+`, a.URL(), user, staff, strings.TrimRight(walkthrough, "\n"))
+	return nil
 }

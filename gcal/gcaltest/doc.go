@@ -18,8 +18,8 @@
 //     Options.Now) and are then answered 401; refresh tokens that Revoke
 //     turns into invalid_grant; ExpireAccessTokens to force the 401 path.
 //   - The authorization code flow with PKCE (S256 or plain): the consent
-//     endpoint approves as the current account and redirects with code and
-//     state; the token endpoint checks the client, the redirect URI and the
+//     endpoint approves as the account named by login_hint, or else the
+//     current account (SetAccount), and redirects with code and state; the token endpoint checks the client, the redirect URI and the
 //     code verifier; a refresh token is issued with access_type=offline on
 //     the account's first consent, or with prompt=consent.
 //   - Events with caller-chosen ids (base32hex, 5 to 1024 characters): a
@@ -32,7 +32,9 @@
 // Fail queues a Fault for the next requests of an endpoint: an HTTP status
 // with Google's reason and a Retry-After header, a dropped connection, a
 // delay, or a request performed and then failed ("commit then fail"), whose
-// answer the client never gets. Requests and Count read the request log;
+// answer the client never gets. A Fault with an Account applies only to the
+// requests of that Google account: one customer's outage in a multi-tenant
+// sandbox; ClearAccountFaults ends it. Requests and Count read the request log;
 // Events and Event read what the calendars hold.
 //
 // # testing/synctest

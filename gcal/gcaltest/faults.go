@@ -71,6 +71,11 @@ type Fault struct {
 	// Times is how many requests the fault applies to: 0 means 1, a
 	// negative number means every matching request until ClearFaults.
 	Times int
+	// Account, if set, limits the fault to requests made for that Google
+	// account: those carrying one of its access tokens, refresh tokens or
+	// authorization codes, and, at the consent endpoint, its consent. It
+	// scripts an outage of one customer of a multi-tenant service.
+	Account string
 }
 
 // fails reports whether f replaces the answer (rather than only delaying it).
@@ -94,13 +99,31 @@ func (s *Server) ClearFaults() {
 	s.faults = nil
 }
 
-// takeFault returns a copy of the first queued fault that applies to op,
-// using it up once, or nil.
-func (s *Server) takeFault(op Op) *Fault {
+// ClearAccountFaults drops the queued faults of one account (those whose
+// Account is account), ending that customer's scripted outage.
+func (s *Server) ClearAccountFaults(account string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.faults[:0]
+	for _, f := range s.faults {
+		if f.Account != account {
+			kept = append(kept, f)
+		}
+	}
+	clear(s.faults[len(kept):])
+	s.faults = kept
+}
+
+// takeFault returns a copy of the first queued fault that applies to op
+// made for account, using it up once, or nil.
+func (s *Server) takeFault(op Op, account string) *Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
 		if f.Op != op && (f.Op != "" || !calendarOp(op)) {
+			continue
+		}
+		if f.Account != "" && f.Account != account {
 			continue
 		}
 		c := *f
@@ -134,7 +157,8 @@ func (s *Server) serve(op Op, h func(w http.ResponseWriter, r *http.Request, rec
 		if op == OpToken {
 			rec.Grant = r.PostFormValue("grant_type")
 		}
-		f := s.takeFault(op)
+		rec.Account = s.requestAccount(op, r)
+		f := s.takeFault(op, rec.Account)
 		rec.fault = f
 		sw := &statusWriter{ResponseWriter: w}
 		switch {
@@ -166,6 +190,33 @@ func (s *Server) serve(op Op, h func(w http.ResponseWriter, r *http.Request, rec
 		rec.Status = sw.status()
 		s.record(rec)
 	})
+}
+
+// requestAccount returns the Google account a request is made for, as far
+// as its credentials tell before it is served, or "".
+func (s *Server) requestAccount(op Op, r *http.Request) string {
+	if op == OpConsent {
+		return s.consentAccount(r.URL.Query())
+	}
+	tok := bearer(r)
+	if op == OpToken || op == OpRevoke {
+		if err := r.ParseForm(); err != nil {
+			return ""
+		}
+		tok = r.PostForm.Get("refresh_token") + r.PostForm.Get("token")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.codes[r.PostForm.Get("code")]; ok && op == OpToken {
+		return c.account
+	}
+	if at, ok := s.access[tok]; ok {
+		return at.account
+	}
+	if g, ok := s.grants[tok]; ok {
+		return g.account
+	}
+	return ""
 }
 
 // maxBody bounds the request bodies the server reads.

@@ -263,8 +263,20 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, rec *Request) {
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
-// consent serves the consent screen: the account set with SetAccount
-// approves at once, and the browser is redirected with a code.
+// consentAccount is the account that approves a consent request: the one
+// named by login_hint, which Google preselects, or the current account.
+func (s *Server) consentAccount(q url.Values) string {
+	if hint := q.Get("login_hint"); hint != "" {
+		return hint
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.account
+}
+
+// consent serves the consent screen: the account named by login_hint, or
+// else the one set with SetAccount, approves at once, and the browser is
+// redirected with a code.
 func (s *Server) consent(w http.ResponseWriter, r *http.Request, rec *Request) {
 	q := r.URL.Query()
 	redirect, err := url.Parse(q.Get("redirect_uri"))
@@ -297,10 +309,11 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, rec *Request) {
 		http.Redirect(w, r, redirect.String(), http.StatusFound)
 		return
 	}
+	account := s.consentAccount(q)
 	s.mu.Lock()
 	code := "4/gcaltest-" + randomToken()
 	s.codes[code] = &authCode{
-		account:     s.account,
+		account:     account,
 		redirectURI: q.Get("redirect_uri"),
 		challenge:   q.Get("code_challenge"),
 		method:      method,
@@ -309,7 +322,7 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request, rec *Request) {
 		prompt:      strings.Contains(q.Get("prompt"), "consent"),
 		expires:     s.now().Add(CodeLifetime),
 	}
-	rec.Account = s.account
+	rec.Account = account
 	s.mu.Unlock()
 	back.Set("code", code)
 	back.Set("scope", q.Get("scope"))
@@ -327,7 +340,8 @@ func (e *ConsentError) Error() string { return "gcaltest: consent refused: " + e
 
 // Consent plays the browser on authURL, the consent URL an application
 // built (with the AuthURL of this server): it follows it to the consent
-// endpoint, which approves as the current account, and returns the code
+// endpoint, which approves as the account of its login_hint or else the
+// current account, and returns the code
 // and state that the redirect would deliver to the application's callback.
 func (s *Server) Consent(ctx context.Context, authURL string) (code, state string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)

@@ -47,7 +47,8 @@
 // a Messaging Service): an HTTP status with a Twilio code and Retry-After,
 // an HTML page as a proxy sends, a delay, a dropped connection; and, with
 // Accept, each of these after the message was created, which is how a
-// client loses the answer to a request that succeeded.
+// client loses the answer to a request that succeeded. Unscript ends one
+// sender's outage.
 //
 // # Status callbacks
 //

@@ -59,6 +59,14 @@ func (s *Server) Script(from string, faults ...Fault) {
 	}
 }
 
+// Unscript drops the faults still queued for the requests of from, ending
+// a scripted outage of that sender; the other senders' stay.
+func (s *Server) Unscript(from string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.faults, from)
+}
+
 // takeFault spends one use of the first fault queued for sender that
 // applies to op.
 func (s *Server) takeFault(sender string, op Op) *Fault {

@@ -187,3 +187,22 @@ func TestBodyReplacesTheAnswer(t *testing.T) {
 	assert.Equal(t, `{"sid":`, body)
 	assert.Len(t, s.Messages(), 1)
 }
+
+func TestUnscriptEndsOneSendersOutage(t *testing.T) {
+	s := newServer(t)
+	other := "+15017122661"
+	s.Script(clinic, twiliotest.Fault{Status: 503, Times: 1000})
+	s.Script(other, twiliotest.Fault{Status: 503, Times: 1000})
+	resp, _, err := post(t, s, clinic)
+	require.NoError(t, err)
+	assert.Equal(t, 503, resp.StatusCode)
+
+	s.Unscript(clinic)
+	resp, _, err = post(t, s, clinic)
+	require.NoError(t, err)
+	assert.Equal(t, 201, resp.StatusCode, "the outage of clinic ended")
+	resp, _, err = post(t, s, other)
+	require.NoError(t, err)
+	assert.Equal(t, 503, resp.StatusCode, "the other sender's stays")
+	assert.Len(t, s.Messages(), 1)
+}
