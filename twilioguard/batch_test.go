@@ -245,6 +245,7 @@ func TestSendBatchRetryGoesBeforeNewMessages(t *testing.T) {
 	}))
 	e = newEnv(t, twilioguard.WithConcurrency(1), waitForThree)
 	e.fake.Script(downClinic, twiliotest.Fault{Status: 429})
+	e.fake.Script(upClinic, twiliotest.Fault{Delay: 10 * time.Millisecond, Times: 40}) // a busy machine's pace
 	msgs := []twilioguard.Message{clinicMsg("down", downClinic, "first")}
 	for i := range 40 {
 		msgs = append(msgs, clinicMsg("up", upClinic, fmt.Sprint(i)))
