@@ -403,7 +403,7 @@ func TestReconcileGivesUpOnTooManyPages(t *testing.T) {
 // the first defers to that record. One text.
 func TestLeaseTakeoverReconcilesTheMessageInFlight(t *testing.T) {
 	e := newEnv(t, twilioguard.WithLease(time.Millisecond))
-	e.fake.Script(clinic, twiliotest.Fault{Accept: true, Delay: 100 * time.Millisecond})
+	e.fake.Script(clinic, twiliotest.Fault{Accept: true, Delay: 300 * time.Millisecond})
 	first := make(chan twilioguard.Delivery, 1)
 	go func() {
 		d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
