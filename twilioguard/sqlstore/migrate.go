@@ -104,24 +104,9 @@ type execer interface {
 // IMMEDIATE transaction, which takes the write lock first (waiting under
 // busy_timeout), so that concurrent migrations queue instead of failing
 // when a read lock cannot be upgraded.
-func (s *Store) migrate(ctx context.Context, ms []migration) (err error) {
+func (s *Store) migrate(ctx context.Context, ms []migration) error {
 	if s.dialect == Postgres {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if err != nil {
-				_ = tx.Rollback()
-			}
-		}()
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLockKey)); err != nil {
-			return err
-		}
-		if err := s.apply(ctx, tx, ms); err != nil {
-			return err
-		}
-		return tx.Commit()
+		return s.migratePostgres(ctx, ms)
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -140,6 +125,22 @@ func (s *Store) migrate(ctx context.Context, ms []migration) (err error) {
 		return err
 	}
 	return nil
+}
+
+func (s *Store) migratePostgres(ctx context.Context, ms []migration) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLockKey)); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := s.apply(ctx, tx, ms); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // apply runs, within tx, the migrations not recorded in MigrationsTable.
