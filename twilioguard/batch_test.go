@@ -232,3 +232,57 @@ func TestSendBatchRetryWaitsHoldNoSlot(t *testing.T) {
 	assert.Equal(t, []string{downClinic, upClinic, upClinic, upClinic, upClinic, upClinic, downClinic}, order,
 		"the five others went out while the first waited")
 }
+
+// A Send back from its retry wait gets the next free request slot, ahead
+// of the messages not yet started.
+func TestSendBatchRetryGoesBeforeNewMessages(t *testing.T) {
+	var e *env
+	// The retry wait lasts until three others went out (5s at most).
+	waitForThree := twilioguard.WithCallOptions(safecall.WithOnRetry(func(safecall.RetryEvent) {
+		for deadline := time.Now().Add(5 * time.Second); e.fake.Count(twiliotest.Any) < 4 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}))
+	e = newEnv(t, twilioguard.WithConcurrency(1), waitForThree)
+	e.fake.Script(downClinic, twiliotest.Fault{Status: 429})
+	e.fake.Script(upClinic, twiliotest.Fault{Delay: 10 * time.Millisecond, Times: 40}) // a busy machine's pace
+	msgs := []twilioguard.Message{clinicMsg("down", downClinic, "first")}
+	for i := range 40 {
+		msgs = append(msgs, clinicMsg("up", upClinic, fmt.Sprint(i)))
+	}
+	for _, r := range e.guard.SendBatch(t.Context(), msgs) {
+		require.NoError(t, r.Err)
+	}
+	retried := -1
+	for i, r := range e.fake.Requests() {
+		if i > 0 && r.Sender == downClinic {
+			retried = i
+		}
+	}
+	assert.Greater(t, retried, 3)
+	assert.Less(t, retried, 30, "the retry did not wait for the whole batch (41 requests)")
+}
+
+// A Send that gave up waiting for another's request still names its key.
+func TestFollowerThatGivesUpNamesItsKey(t *testing.T) {
+	e := newEnv(t)
+	e.fake.Script(clinic, twiliotest.Fault{Delay: time.Minute})
+	leaderCtx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = e.guard.Send(leaderCtx, msg("org-1", "appt-1"))
+	}()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, func() bool { return e.creates() == 1 }, 5*time.Second, time.Millisecond)
+
+	ctx, stop := context.WithTimeout(t.Context(), 10*time.Millisecond)
+	defer stop()
+	d, err := e.guard.Send(ctx, msg("org-1", "appt-1"))
+	assert.Equal(t, safecall.Canceled, safecall.ClassOf(err))
+	assert.Equal(t, "org-1", d.OrgID)
+	assert.Equal(t, "appt-1", d.Key)
+	var ge *twilioguard.Error
+	require.ErrorAs(t, err, &ge)
+	assert.Equal(t, "appt-1", ge.Key)
+}

@@ -96,7 +96,7 @@ func (g *Guard) applyStatus(ctx context.Context, form url.Values) error {
 	if st == "" {
 		st = Status(form.Get("SmsStatus"))
 	}
-	if sid == "" || st.rank() <= 0 || (form.Get("AccountSid") != "" && form.Get("AccountSid") != g.cfg.AccountSID) {
+	if sid == "" || (form.Get("AccountSid") != "" && form.Get("AccountSid") != g.cfg.AccountSID) {
 		return nil
 	}
 	code, _ := strconv.Atoi(form.Get("ErrorCode"))
@@ -109,7 +109,7 @@ func (g *Guard) applyStatus(ctx context.Context, form url.Values) error {
 			return err
 		}
 		if st.rank() <= d.Status.rank() {
-			return nil // a duplicate, or late
+			return nil // a duplicate, a late one, or a status of no rank
 		}
 		next := d
 		next.Status, next.UpdatedAt = st, g.now()

@@ -34,11 +34,19 @@
 // (a 5xx, which Twilio can answer after creating the message; a timeout
 // or a reset after the request was written; a page from a proxy that is
 // not Twilio's JSON) leaves the delivery Unknown. Before anything is sent
-// again, the guard lists the messages to that number from that sender,
-// created since the first attempt, and matches the body: found, the
-// delivery takes its SID; not found, the message is sent. If listing
-// fails the delivery stays Unknown and Send returns an error; the next
-// Send of the key reconciles first.
+// again, the guard lists the messages to that number from that sender:
+// those not yet sent (which have no date_sent and come first), then those
+// sent since the day of the first attempt (DateSent>), newest first, until
+// they predate it. A message created since the first attempt whose body
+// matches, and that no other delivery claims, is the one: the delivery
+// takes its SID. Only if there is none is the message sent again. If
+// listing fails the delivery stays Unknown and Send returns an error; the
+// next Send of the key reconciles first.
+//
+// SendBatch, Delivery and StatusHandler work on the same records. A
+// status callback can arrive before Send has recorded the SID it is about
+// (within milliseconds of the create answer): it is then ignored, and the
+// next callback of the message brings the delivery up to date.
 //
 // # Failures
 //

@@ -1,6 +1,7 @@
 package twilioguard_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/voxanne/resilience/breaker"
 	"github.com/voxanne/resilience/health"
 	"github.com/voxanne/resilience/twilioguard"
 	"github.com/voxanne/resilience/twilioguard/twiliotest"
@@ -38,30 +40,65 @@ func TestCheckIsHealthyThenDegradedByAnOpenBreaker(t *testing.T) {
 
 func TestCheckIsDegradedByRecentFailures(t *testing.T) {
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	e := newEnv(t, twilioguard.WithClock(func() time.Time { return now }), twilioguard.WithFailureThreshold(0.25))
-	send := func(key, to string) {
-		m := msg("org-1", key)
-		m.To = to
+	run := func(ok, bad int) health.Result {
+		e := newEnv(t, twilioguard.WithClock(func() time.Time { return now }))
+		for i := range ok {
+			_, err := e.guard.Send(t.Context(), msg("org-1", fmt.Sprint("ok-", i)))
+			require.NoError(t, err)
+		}
+		for i := range bad {
+			m := msg("org-1", fmt.Sprint("blocked-", i))
+			m.To = twiliotest.ToBlocked
+			_, err := e.guard.Send(t.Context(), m)
+			require.Error(t, err)
+		}
+		return e.guard.Check("SMS").Func(t.Context())
+	}
+	r := run(8, 2)
+	assert.Equal(t, health.Healthy, r.Status, "20%% is not above the default 20%%: %s", r.Message)
+	r = run(7, 3)
+	assert.Equal(t, health.Degraded, r.Status, r.Message)
+	assert.Equal(t, "0 of 1 org circuit breakers open, 0 half-open; 3 of 10 recent deliveries failed", r.Message)
+	assert.Contains(t, r.Recommendation, "Many texts fail")
+	r = run(6, 3)
+	assert.Equal(t, health.Healthy, r.Status, "9 deliveries are too few to judge")
+}
+
+func TestCheckForgetsOldDeliveries(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	e := newEnv(t, twilioguard.WithClock(func() time.Time { return now }), twilioguard.WithFailureThreshold(0.5))
+	for i := range 10 {
+		m := msg("org-1", fmt.Sprint("blocked-", i))
+		m.To = twiliotest.ToBlocked
 		_, _ = e.guard.Send(t.Context(), m)
 	}
-	for i := range 8 {
-		send(fmt.Sprint("ok-", i), patient)
-	}
-	for i := range 2 {
-		send(fmt.Sprint("blocked-", i), twiliotest.ToBlocked)
-	}
+	assert.Equal(t, health.Degraded, e.guard.Check("SMS").Func(t.Context()).Status)
+	now = now.Add(time.Hour)
 	r := e.guard.Check("SMS").Func(t.Context())
-	assert.Equal(t, health.Healthy, r.Status, "2 of 10 is within 25%%: %s", r.Message)
-
-	send("blocked-2", twiliotest.ToBlocked)
-	r = e.guard.Check("SMS").Func(t.Context())
-	assert.Equal(t, health.Degraded, r.Status, r.Message)
-	assert.Contains(t, r.Message, "3 of 11 recent deliveries failed")
-
-	now = now.Add(time.Hour) // old outcomes no longer count
-	r = e.guard.Check("SMS").Func(t.Context())
 	assert.Equal(t, health.Healthy, r.Status)
 	assert.Contains(t, r.Message, "0 of 0 recent deliveries failed")
+}
+
+func TestCheckCountsHalfOpenBreakers(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	reg := breaker.NewRegistry[string](breaker.Settings{Cooldown: time.Minute, Now: func() time.Time { return now }})
+	trip := func(key string) {
+		for range 3 {
+			done, err := reg.Get(key).Allow()
+			require.NoError(t, err)
+			done(errors.New("down"))
+		}
+	}
+	trip("org-a")
+	now = now.Add(2 * time.Minute)
+	_, err := reg.Get("org-a").Allow() // a probe: half-open
+	require.NoError(t, err)
+	trip("org-b")
+	e := newEnv(t, twilioguard.WithBreakers(reg))
+	r := e.guard.Check("SMS").Func(t.Context())
+	assert.Equal(t, health.Degraded, r.Status)
+	assert.Equal(t, "1 of 2 org circuit breakers open, 1 half-open; 0 of 0 recent deliveries failed", r.Message)
+	assert.Contains(t, r.Recommendation, "fail fast")
 }
 
 func TestCheckNeedsEnoughDeliveriesToJudge(t *testing.T) {

@@ -49,7 +49,13 @@ var fastRetries = twilioguard.WithCallOptions(
 
 func newEnv(t *testing.T, opts ...twilioguard.Option) *env {
 	t.Helper()
-	e := &env{t: t, fake: twiliotest.NewServer(), store: &twilioguard.MemoryStore{}, audit: &auditLog{}, logs: &syncBuffer{}}
+	return newEnvWithFake(t, nil, opts...)
+}
+
+// newEnvWithFake is newEnv with options for the fake Twilio.
+func newEnvWithFake(t *testing.T, fakeOpts []twiliotest.Option, opts ...twilioguard.Option) *env {
+	t.Helper()
+	e := &env{t: t, fake: twiliotest.NewServer(fakeOpts...), store: &twilioguard.MemoryStore{}, audit: &auditLog{}, logs: &syncBuffer{}}
 	t.Cleanup(e.fake.Close)
 	e.cfg = twilioguard.Config{
 		AccountSID: e.fake.AccountSID,
@@ -165,4 +171,21 @@ func createRequest(t *testing.T, fake *twiliotest.Server, from, to, text string)
 	req.SetBasicAuth(fake.AccountSID, fake.AuthToken)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return req
+}
+
+// sendDirect creates a message at the fake as another system would, with
+// no delivery recorded, and returns its SID.
+func sendDirect(t *testing.T, fake *twiliotest.Server, form url.Values) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost,
+		fake.URL+"/2010-04-01/Accounts/"+fake.AccountSID+"/Messages.json", strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	req.SetBasicAuth(fake.AccountSID, fake.AuthToken)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := fake.Client().Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	msgs := fake.Messages()
+	return msgs[len(msgs)-1].SID
 }

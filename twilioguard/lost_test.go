@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ func TestLostAnswersEndWithExactlyOneMessage(t *testing.T) {
 		creates  int
 		attempts int
 		events   []twilioguard.AuditEvent
+		class    string // of the lost answer, "temporary" when ""
 	}{
 		{name: "500 after accepting", f: twiliotest.Fault{Accept: true, Status: 500},
 			creates: 1, attempts: 1, events: []twilioguard.AuditEvent{attempt, lost, reconciled}},
@@ -53,9 +55,9 @@ func TestLostAnswersEndWithExactlyOneMessage(t *testing.T) {
 			creates: 1, attempts: 1, events: []twilioguard.AuditEvent{attempt, lost, reconciled}},
 		{name: "truncated 201", f: twiliotest.Fault{Accept: true, Status: 201, Body: `{"sid":"SM`},
 			creates: 1, attempts: 1, events: []twilioguard.AuditEvent{attempt, lost, reconciled}},
-		{name: "reset after accepting", f: twiliotest.Fault{Accept: true, Reset: true},
+		{name: "reset after accepting", f: twiliotest.Fault{Accept: true, Reset: true}, class: "network",
 			creates: 1, attempts: 1, events: []twilioguard.AuditEvent{attempt, lost, reconciled}},
-		{name: "reset before accepting", f: twiliotest.Fault{Reset: true},
+		{name: "reset before accepting", f: twiliotest.Fault{Reset: true}, class: "network",
 			creates: 2, attempts: 2, events: []twilioguard.AuditEvent{attempt, lost, missing, attempt, accepted}},
 		{name: "timeout after accepting", fault: shortTimeout, f: twiliotest.Fault{Accept: true, Delay: time.Minute},
 			creates: 1, attempts: 1, events: []twilioguard.AuditEvent{attempt, lost, reconciled}},
@@ -73,6 +75,11 @@ func TestLostAnswersEndWithExactlyOneMessage(t *testing.T) {
 			assert.Equal(t, tt.attempts, d.Attempts)
 			assert.Equal(t, twilioguard.Queued, d.Status)
 			assert.Equal(t, tt.events, e.audit.events("appt-1"))
+			want := tt.class
+			if want == "" {
+				want = "temporary"
+			}
+			assert.Equal(t, want, e.audit.all()[1].Class, "the class of the lost answer")
 			stored, err := e.guard.Delivery(t.Context(), "org-1", "appt-1")
 			require.NoError(t, err)
 			assert.Equal(t, d, stored)
@@ -396,7 +403,7 @@ func TestReconcileGivesUpOnTooManyPages(t *testing.T) {
 // the first defers to that record. One text.
 func TestLeaseTakeoverReconcilesTheMessageInFlight(t *testing.T) {
 	e := newEnv(t, twilioguard.WithLease(time.Millisecond))
-	e.fake.Script(clinic, twiliotest.Fault{Accept: true, Delay: 100 * time.Millisecond})
+	e.fake.Script(clinic, twiliotest.Fault{Accept: true, Delay: 300 * time.Millisecond})
 	first := make(chan twilioguard.Delivery, 1)
 	go func() {
 		d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
@@ -433,4 +440,80 @@ func TestProxyErrorPageDoesNotFailTheKeyForGood(t *testing.T) {
 	require.NoError(t, err)
 	e.requireOneMessage(d)
 	assert.Equal(t, 2, d.Attempts)
+}
+
+// Texts sent to the number before the first attempt, the same text
+// included, are not the lost message: reconciliation reads the pages sent
+// since the start of that day (Twilio filters by day) until the messages
+// are older than the attempt, finds nothing, and sends.
+func TestReconcileStopsAtMessagesSentBeforeTheFirstAttempt(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	e := newEnvWithFake(t, []twiliotest.Option{twiliotest.WithClock(clock)}, twilioguard.WithClock(clock))
+	for range 55 { // the same reminder, sent this morning by another system
+		sid := sendDirect(t, e.fake, url.Values{"From": {clinic}, "To": {patient}, "Body": {body}})
+		require.NoError(t, e.fake.SetStatus(sid, "delivered", 0))
+	}
+	now = now.Add(3 * time.Hour)
+	e.fake.Script(clinic, twiliotest.Fault{Status: 500})
+	d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+	require.NoError(t, err)
+	msgs := e.fake.Messages()
+	require.Len(t, msgs, 56)
+	assert.Equal(t, msgs[55].SID, d.SID, "a new text: the morning's are older than the first attempt")
+	assert.Equal(t, []twilioguard.AuditEvent{attempt, lost, missing, attempt, accepted}, e.audit.events("appt-1"))
+
+	var lists []string
+	for _, r := range e.fake.Requests() {
+		if r.Op == twiliotest.List {
+			lists = append(lists, r.Params.Get("DateSent>"))
+		}
+	}
+	assert.Equal(t, []string{"", "2026-03-02T00:00:00Z"}, lists,
+		"one unfiltered page, then one page since midnight: its last text predates the attempt")
+}
+
+// Through a Messaging Service the sender is not known in advance: a text
+// from another service is not the lost message.
+func TestReconcileIgnoresAnotherMessagingServicesText(t *testing.T) {
+	e := newEnv(t)
+	e.cfg.From, e.cfg.MessagingServiceSID = "", "MG00000000000000000000000000000001"
+	g := e.newGuard()
+	sendDirect(t, e.fake, url.Values{"MessagingServiceSid": {"MG00000000000000000000000000000002"},
+		"To": {patient}, "Body": {body}})
+	e.fake.Script(e.cfg.MessagingServiceSID, twiliotest.Fault{Status: 500})
+	d, err := g.Send(t.Context(), msg("org-1", "appt-1"))
+	require.NoError(t, err)
+	msgs := e.fake.Messages()
+	require.Len(t, msgs, 2)
+	assert.Equal(t, msgs[1].SID, d.SID)
+	assert.Equal(t, e.cfg.MessagingServiceSID, msgs[1].MessagingServiceSID)
+}
+
+// A listed status the guard does not know as a step forward is read as
+// queued.
+func TestReconciledStatusUnknownToTheGuard(t *testing.T) {
+	var e *env
+	e = newEnv(t, twilioguard.WithCallOptions(safecall.WithOnRetry(func(safecall.RetryEvent) {
+		require.NoError(t, e.fake.SetStatus(e.fake.Messages()[0].SID, "unknown", 0))
+	})))
+	e.fake.Script(clinic, twiliotest.Fault{Accept: true, Status: 500})
+	d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+	require.NoError(t, err)
+	assert.Equal(t, twilioguard.Queued, d.Status)
+}
+
+// The record of a reconciled message that fails is retried; the message
+// is not sent again.
+func TestReconciledMessageWhoseRecordFailsIsRecordedOnRetry(t *testing.T) {
+	store := &flakyStore{failUpdateAt: 2} // 1: the lost answer, 2: the reconciled message
+	e := newEnv(t, twilioguard.WithStore(store))
+	e.fake.Script(clinic, twiliotest.Fault{Accept: true, Status: 500})
+	d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+	require.NoError(t, err)
+	e.requireOneMessage(d)
+	assert.Equal(t, 1, e.creates())
+	stored, err := store.Get(t.Context(), "org-1", "appt-1")
+	require.NoError(t, err)
+	assert.Equal(t, d.SID, stored.SID)
 }

@@ -3,7 +3,6 @@ package twilioguard
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
@@ -87,9 +86,7 @@ func (s *sending) scan(ctx context.Context, c *call, p *openapi.ListMessageParam
 		case pages == reconcileMaxPages:
 			return false, false, safecall.Mark(errTooManyMessages, safecall.Permanent)
 		}
-		if page, err = c.next(page); err == nil && page == nil {
-			return false, true, nil
-		}
+		page, err = c.next(page)
 	}
 	return false, false, err
 }
@@ -110,9 +107,6 @@ func (s *sending) match(ctx context.Context, msgs []openapi.ApiV2010Message, cut
 		m := &msgs[i]
 		if m.Sid == nil || *m.Sid == "" || m.Body == nil || *m.Body != s.m.Body ||
 			m.To == nil || *m.To != s.d.To {
-			continue
-		}
-		if m.Direction != nil && !strings.HasPrefix(*m.Direction, "outbound") {
 			continue
 		}
 		if m.DateCreated != nil {

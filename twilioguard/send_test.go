@@ -1,10 +1,14 @@
 package twilioguard_test
 
 import (
+	"context"
 	"errors"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,4 +250,23 @@ func TestAuthFailureIsNotRetried(t *testing.T) {
 	assert.False(t, d.Accepted())
 	assert.True(t, d.LeaseUntil.IsZero(), "the lease is released")
 	assert.False(t, errors.Is(err, twilioguard.ErrInvalidMessage))
+}
+
+// An error answer is read in full and its connection reused (twilio-go
+// neither reads it to the end nor closes it).
+func TestErrorAnswersReleaseTheirConnection(t *testing.T) {
+	var dials atomic.Int32
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	e := newEnv(t, twilioguard.WithHTTPClient(&http.Client{Transport: tr}))
+	for i, to := range []string{twiliotest.ToInvalid, twiliotest.ToBlocked, patient} {
+		m := msg("org-1", strconv.Itoa(i))
+		m.To = to
+		_, _ = e.guard.Send(t.Context(), m)
+	}
+	assert.Equal(t, 3, e.creates())
+	assert.Equal(t, int32(1), dials.Load())
 }

@@ -98,9 +98,7 @@ func (s *MemoryStore) Update(_ context.Context, d Delivery) (Delivery, error) {
 	if other, ok := s.bySID[d.SID]; ok && d.SID != "" && other != old {
 		return Delivery{}, errDuplicateSID
 	}
-	if old.SID != d.SID {
-		delete(s.bySID, old.SID)
-	}
+	delete(s.bySID, old.SID)
 	d.Version++
 	d.CreatedAt = old.CreatedAt
 	*old = d

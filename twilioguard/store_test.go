@@ -27,6 +27,8 @@ type flakyStore struct {
 	failCreate   int // calls to fail
 	failUpdate   int
 	beforeUpdate func(d twilioguard.Delivery) // called once, before the next Update
+	updates      int                          // Updates so far
+	failUpdateAt int                          // the Update (from 1) to fail, 0 for none
 	created      []twilioguard.Delivery       // what Create was given
 }
 
@@ -61,7 +63,11 @@ func (s *flakyStore) Update(ctx context.Context, d twilioguard.Delivery) (twilio
 	if hook != nil {
 		hook(d)
 	}
-	if s.take(&s.failUpdate) {
+	s.mu.Lock()
+	s.updates++
+	nth := s.updates == s.failUpdateAt
+	s.mu.Unlock()
+	if nth || s.take(&s.failUpdate) {
 		return twilioguard.Delivery{}, errDown
 	}
 	return s.MemoryStore.Update(ctx, d)

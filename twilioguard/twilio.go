@@ -85,10 +85,7 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.base != nil {
 		u := *req.URL
 		u.Scheme, u.Host = t.base.Scheme, t.base.Host
-		u.Path = t.base.Path + u.Path
-		if u.RawPath != "" {
-			u.RawPath = t.base.EscapedPath() + u.RawPath
-		}
+		u.Path, u.RawPath = t.base.Path+u.Path, "" // Twilio's paths hold nothing to escape
 		out.URL, out.Host = &u, ""
 	}
 	resp, err := t.next.RoundTrip(out)
@@ -182,13 +179,10 @@ func (c *call) list(p *openapi.ListMessageParams) (*openapi.ListMessageResponse,
 	return page, nil
 }
 
-// next returns the page after page, or nil after the last one. It follows
-// next_page_uri exactly as twilio-go's own list methods do.
+// next returns the page after page, which must have a next_page_uri. It
+// follows it exactly as twilio-go's own list methods do.
 func (c *call) next(page *openapi.ListMessageResponse) (*openapi.ListMessageResponse, error) {
 	v, err := client.GetNext(twilioBase, page, func(nextURL string) (any, error) {
-		if nextURL == "" {
-			return nil, nil
-		}
 		resp, err := c.api.RequestHandler().Get(nextURL, nil, nil, "")
 		if err != nil {
 			return nil, err
@@ -202,9 +196,6 @@ func (c *call) next(page *openapi.ListMessageResponse) (*openapi.ListMessageResp
 	})
 	if err != nil {
 		return nil, c.t.fail(err)
-	}
-	if v == nil {
-		return nil, nil
 	}
 	return v.(*openapi.ListMessageResponse), nil
 }

@@ -74,7 +74,10 @@ func (s *Store) checkBusyTimeout(ctx context.Context) error {
 		return nil
 	}
 	var ms int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&ms); err != nil {
+	err := s.retry(ctx, func() error { // a new connection may meet another switching to WAL
+		return s.db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&ms)
+	})
+	if err != nil {
 		return fmt.Errorf("sqlstore: migrate: %w", err)
 	}
 	if ms <= 0 {
@@ -90,24 +93,60 @@ type migration struct {
 	sql     string
 }
 
+// execer is what migrate needs of a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // migrate applies, in one transaction, the migrations the database has not
-// recorded.
-func (s *Store) migrate(ctx context.Context, ms []migration) (err error) {
+// recorded: on PostgreSQL under an advisory lock; on SQLite in a BEGIN
+// IMMEDIATE transaction, which takes the write lock first (waiting under
+// busy_timeout), so that concurrent migrations queue instead of failing
+// when a read lock cannot be upgraded.
+func (s *Store) migrate(ctx context.Context, ms []migration) error {
+	if s.dialect == Postgres {
+		return s.migratePostgres(ctx, ms)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	if err := s.apply(ctx, conn, ms); err != nil {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	return nil
+}
+
+func (s *Store) migratePostgres(ctx context.Context, ms []migration) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLockKey)); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := s.apply(ctx, tx, ms); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// apply runs, within tx, the migrations not recorded in MigrationsTable.
+func (s *Store) apply(ctx context.Context, tx execer, ms []migration) error {
 	ts, insert := "timestamptz NOT NULL DEFAULT now()", `INSERT INTO `+MigrationsTable+` (version, name) VALUES ($1, $2)`
-	if s.dialect == Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLockKey)); err != nil {
-			return err
-		}
-	} else {
+	if s.dialect == SQLite {
 		ts = "TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
 		insert = strings.ReplaceAll(insert, "$", "?")
 	}
@@ -130,10 +169,10 @@ func (s *Store) migrate(ctx context.Context, ms []migration) (err error) {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
-func appliedVersions(ctx context.Context, tx *sql.Tx) (map[int]bool, error) {
+func appliedVersions(ctx context.Context, tx execer) (map[int]bool, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT version FROM `+MigrationsTable)
 	if err != nil {
 		return nil, err

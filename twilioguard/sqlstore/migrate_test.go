@@ -1,10 +1,12 @@
 package sqlstore_test
 
 import (
+	"context"
 	"database/sql"
 	"io/fs"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,4 +66,24 @@ func TestMigrationsExposesTheSQL(t *testing.T) {
 		assert.Equal(t, []string{"001_deliveries.sql"}, names)
 	}
 	assert.Nil(t, sqlstore.Migrations(0))
+}
+
+// A migration that fails is rolled back and leaves its connection usable:
+// with a pool of one, the next Migrate can run.
+func TestFailedMigrationRollsBack(t *testing.T) {
+	db := openPostgres(t)
+	db.SetMaxOpenConns(1)
+	_, err := db.ExecContext(t.Context(), "CREATE VIEW sms_audit AS SELECT 1 AS id") // in the way of an index
+	require.NoError(t, err)
+	s, err := sqlstore.New(db)
+	require.NoError(t, err)
+	require.Error(t, s.Migrate(t.Context()))
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, err = db.ExecContext(ctx, "DROP VIEW sms_audit")
+	require.NoError(t, err, "the connection is free again")
+	require.NoError(t, s.Migrate(ctx))
+	var n int
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM sms_deliveries").Scan(&n))
 }

@@ -1,6 +1,7 @@
 package twiliotest
 
 import (
+	"cmp"
 	"net"
 	"net/http"
 	"strconv"
@@ -107,43 +108,25 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault, ha
 		case <-s.ctx.Done():
 		}
 	}
+	setRetryAfter(w, f.RetryAfter)
 	switch {
 	case f.Reset:
 		reset(w)
 		return 0
 	case f.HTML:
-		status := f.Status
-		if status == 0 {
-			status = http.StatusBadGateway
-		}
-		w.Header().Set("Content-Type", "text/html")
-		setRetryAfter(w, f.RetryAfter)
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte("<html><head><title>" + strconv.Itoa(status) + " " + http.StatusText(status) +
-			"</title></head><body><h1>" + http.StatusText(status) + "</h1></body></html>\n"))
-		return status
+		status := cmp.Or(f.Status, http.StatusBadGateway)
+		text := http.StatusText(status)
+		return writeRaw(w, status, "text/html", "<html><head><title>"+strconv.Itoa(status)+" "+text+
+			"</title></head><body><h1>"+text+"</h1></body></html>\n")
 	case f.Body != "":
-		status := f.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		setRetryAfter(w, f.RetryAfter)
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(f.Body))
-		return status
+		return writeRaw(w, cmp.Or(f.Status, http.StatusOK), "application/json; charset=utf-8", f.Body)
 	case f.Status != 0:
-		code := f.Code
-		if code == 0 {
-			code = defaultCode(f.Status)
-		}
-		setRetryAfter(w, f.RetryAfter)
+		code := cmp.Or(f.Code, defaultCode(f.Status))
 		return writeError(w, f.Status, code, errorText(code))
 	}
 	if !processed {
 		a = handle()
 	}
-	setRetryAfter(w, f.RetryAfter)
 	return a.write(w)
 }
 
@@ -151,6 +134,14 @@ func setRetryAfter(w http.ResponseWriter, v string) {
 	if v != "" {
 		w.Header().Set("Retry-After", v)
 	}
+}
+
+// writeRaw answers with body as it is and returns status.
+func writeRaw(w http.ResponseWriter, status int, contentType, body string) int {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+	return status
 }
 
 // reset closes the connection under w with a TCP reset.
