@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/voxanne/resilience/examples/server/internal/app"
 )
 
@@ -46,6 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	redis.SetLogger(app.RedisLog{Logger: cfg.Logger})
 	a, err := app.New(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "server:", err)

@@ -62,7 +62,8 @@ func scanAppointment(row interface{ Scan(...any) error }) (Appointment, error) {
 // ClaimAppointment records a as Pending unless the clinic already has an
 // appointment of that key, and returns the stored one and whether this call
 // created it. It fails with ErrSlotTaken when another live appointment of
-// the clinic starts at the same time.
+// the clinic starts at the same time (an appointment of the same key is
+// returned instead, whatever its slot).
 func (s *Store) ClaimAppointment(ctx context.Context, a Appointment) (Appointment, bool, error) {
 	now := ms(s.now())
 	var got Appointment
@@ -83,6 +84,12 @@ func (s *Store) ClaimAppointment(ctx context.Context, a Appointment) (Appointmen
 		got, err = s.Appointment(ctx, a.OrgID, a.Key)
 		return got, false, err
 	case s.unique(err):
+		// On PostgreSQL a concurrent claim of the same key can make the
+		// insert fail on the slot's index rather than the key's: then
+		// that claim's appointment is the one to return.
+		if got, gerr := s.Appointment(ctx, a.OrgID, a.Key); gerr == nil {
+			return got, false, nil
+		}
 		return Appointment{}, false, ErrSlotTaken
 	}
 	return Appointment{}, false, err
