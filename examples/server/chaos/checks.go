@@ -28,9 +28,16 @@ type check struct {
 // clinics whose calls are being retried, and with the carrier's callbacks.
 func latencyBound(base time.Duration) time.Duration { return 2*base + 100*time.Millisecond }
 
-// heapBound bounds the heap in use during a run: the server, the sandbox
-// (whose request logs grow with the run) and the harness's own records.
-func heapBound(d time.Duration) uint64 { return 128<<20 + uint64(d/time.Second)*(2<<20) }
+// heapBound bounds the live heap of a run that made n records (see
+// report.work): the server, whose memory must not grow with the work, and
+// the fakes and the harness, which keep every record on purpose. A bound
+// per record, not per second, holds on a machine of any speed.
+func heapBound(n int) uint64 { return heapBase + uint64(n)*heapPerRecord }
+
+const (
+	heapBase      = 64 << 20
+	heapPerRecord = 2 << 10
+)
 
 // keyInDescription finds the Idempotency-Key in an event's description,
 // which the server writes as "(key K)".
