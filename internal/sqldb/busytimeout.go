@@ -9,7 +9,7 @@ import (
 
 // ErrNoBusyTimeout is returned, wrapped, by CheckBusyTimeout for a SQLite
 // pool of more than one connection opened without busy_timeout.
-var ErrNoBusyTimeout = errors.New("sqlstore: SQLite connections without busy_timeout")
+var ErrNoBusyTimeout = errors.New("SQLite connections without busy_timeout")
 
 // CheckBusyTimeout returns an error wrapping ErrNoBusyTimeout when db, a
 // SQLite pool that may hold more than one connection, was opened without

@@ -28,7 +28,7 @@ func (otherConnector) Driver() driver.Driver { return otherDriver{} }
 func TestDetectAndPick(t *testing.T) {
 	// sql.Open connects to nothing: the URL need not reach a server.
 	pg := sqltest.Open(t, "pgx", "postgres://nobody@127.0.0.1:1/none")
-	lite := sqltest.Open(t, "sqlite", sqltest.SQLiteDSN(t, ""))
+	lite := sqltest.SQLite(t, "")
 	other := sql.OpenDB(otherConnector{})
 	t.Cleanup(func() { _ = other.Close() })
 

@@ -198,12 +198,12 @@ func TestLocked(t *testing.T) {
 }
 
 func TestMigrateRefusesSQLiteWithoutBusyTimeout(t *testing.T) {
-	db := sqltest.Open(t, "sqlite", sqltest.SQLiteDSN(t, ""))
+	db := sqltest.SQLite(t, "")
 	m := counted
 	m.SQLiteParams = "_pragma=busy_timeout(5000)"
 	err := Migrate(t.Context(), db, SQLite, m)
 	require.ErrorIs(t, err, ErrNoBusyTimeout)
-	assert.EqualError(t, err, "sqlstore: SQLite connections without busy_timeout: concurrent writers "+
+	assert.EqualError(t, err, "SQLite connections without busy_timeout: concurrent writers "+
 		"would fail with SQLITE_BUSY; open the database with \"file:app.db?_pragma=busy_timeout(5000)\" "+
 		"(modernc.org/sqlite), or limit the pool to one connection")
 	assert.False(t, exists(t, db, SQLite, m.Table), "refused before any change")
@@ -211,7 +211,7 @@ func TestMigrateRefusesSQLiteWithoutBusyTimeout(t *testing.T) {
 	db.SetMaxOpenConns(1) // one connection never waits for another
 	require.NoError(t, Migrate(t.Context(), db, SQLite, m))
 
-	ok := sqltest.Open(t, "sqlite", sqltest.SQLiteDSN(t, "_pragma=busy_timeout(1000)"))
+	ok := sqltest.SQLite(t, "_pragma=busy_timeout(1000)")
 	require.NoError(t, CheckBusyTimeout(t.Context(), ok, ""))
 	require.NoError(t, Migrate(t.Context(), ok, SQLite, m))
 
@@ -220,7 +220,7 @@ func TestMigrateRefusesSQLiteWithoutBusyTimeout(t *testing.T) {
 }
 
 func TestMigrateWithoutMigrations(t *testing.T) {
-	db := sqltest.Open(t, "sqlite", sqltest.SQLiteDSN(t, "_pragma=busy_timeout(1000)"))
+	db := sqltest.SQLite(t, "_pragma=busy_timeout(1000)")
 	err := Migrate(t.Context(), db, SQLite, Migrations{Files: fstest.MapFS{}, Table: "m"})
 	require.ErrorContains(t, err, "sqlstore: migrations: ")
 	err = Migrate(t.Context(), db, Dialect(3), counted)

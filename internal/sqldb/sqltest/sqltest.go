@@ -74,6 +74,13 @@ func Postgres(t testing.TB) *sql.DB {
 	return db
 }
 
+// SQLite returns a pool on a new SQLite file under t.TempDir, with the
+// connection parameters params ("" for none), closed when the test ends.
+func SQLite(t testing.TB, params string) *sql.DB {
+	t.Helper()
+	return Open(t, "sqlite", SQLiteDSN(t, params))
+}
+
 // SQLiteDSN returns the DSN of a new SQLite file under t.TempDir, with the
 // connection parameters params ("" for none).
 func SQLiteDSN(t testing.TB, params string) string {
