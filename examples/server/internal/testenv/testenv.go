@@ -9,22 +9,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
-	"net/url"
 	"os"
 	"sync"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver
 	"github.com/redis/go-redis/v9"
+
+	"github.com/voxanne/resilience/internal/sqldb/sqltest"
 )
 
 // The variables the tests read.
 const (
-	PostgresURLEnv    = "RESILIENCE_TEST_POSTGRES_URL"
+	PostgresURLEnv    = sqltest.PostgresURLEnv
 	RedisURLEnv       = "RESILIENCE_TEST_REDIS_URL"
-	RequireServersEnv = "RESILIENCE_TEST_REQUIRE_SERVERS"
+	RequireServersEnv = sqltest.RequireServersEnv
 )
 
 func need(t testing.TB, env string) string {
@@ -40,33 +39,11 @@ func need(t testing.TB, env string) string {
 }
 
 // Postgres returns a connection URL whose search_path is a new schema,
-// dropped when the test ends.
+// dropped when the test ends (see sqltest.PostgresURL).
 func Postgres(t testing.TB) string {
 	t.Helper()
-	base := need(t, PostgresURLEnv)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := "srv_" + Random(8)
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		_ = admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	rawURL, _ := sqltest.PostgresURL(t)
+	return rawURL
 }
 
 // Redis returns the Redis URL and a key prefix of the test's own, whose
