@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voxanne/resilience/gcal/sqlstore"
-	"github.com/voxanne/resilience/internal/sqldb/sqltest"
+	"github.com/voxanne/resilience/internal/testenv"
 )
 
 // testDB is a fresh, empty database and a way to open more pools on it, as
@@ -28,18 +28,18 @@ func forEachDB(t *testing.T, fn func(t *testing.T, d testDB)) {
 // sqliteDB is a SQLite file under t.TempDir, set up for concurrent writers.
 func sqliteDB(t *testing.T) testDB {
 	t.Helper()
-	dsn := sqltest.SQLiteDSN(t, "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
-	open := func(t *testing.T) *sql.DB { return sqltest.Open(t, "sqlite", dsn) }
+	dsn := testenv.SQLiteDSN(t, "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	open := func(t *testing.T) *sql.DB { return testenv.Open(t, "sqlite", dsn) }
 	return testDB{db: open(t), open: open}
 }
 
 // postgresDB is a schema of its own on RESILIENCE_TEST_POSTGRES_URL (see
-// sqltest.PostgresURL), in pools of ten connections.
+// testenv.Postgres), in pools of ten connections.
 func postgresDB(t *testing.T) testDB {
 	t.Helper()
-	url, _ := sqltest.PostgresURL(t)
+	url := testenv.Postgres(t)
 	open := func(t *testing.T) *sql.DB {
-		db := sqltest.Open(t, "pgx", url)
+		db := testenv.Open(t, "pgx", url)
 		db.SetMaxOpenConns(10)
 		return db
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/voxanne/resilience/internal/sqldb/sqltest"
+	"github.com/voxanne/resilience/internal/testenv"
 )
 
 // otherDriver is a driver of neither dialect.
@@ -27,8 +27,8 @@ func (otherConnector) Driver() driver.Driver { return otherDriver{} }
 
 func TestDetectAndPick(t *testing.T) {
 	// sql.Open connects to nothing: the URL need not reach a server.
-	pg := sqltest.Open(t, "pgx", "postgres://nobody@127.0.0.1:1/none")
-	lite := sqltest.SQLite(t, "")
+	pg := testenv.Open(t, "pgx", "postgres://nobody@127.0.0.1:1/none")
+	lite := testenv.SQLite(t, "")
 	other := sql.OpenDB(otherConnector{})
 	t.Cleanup(func() { _ = other.Close() })
 

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/voxanne/resilience/internal/sqldb/sqltest"
+	"github.com/voxanne/resilience/internal/testenv"
 )
 
 // testDB is a fresh database and a way to open more pools on it, as other
@@ -26,12 +26,12 @@ type testDB struct {
 // fresh, empty database.
 func forEachDB(t *testing.T, fn func(t *testing.T, d testDB)) {
 	t.Run("sqlite", func(t *testing.T) {
-		dsn := sqltest.SQLiteDSN(t, "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
-		fn(t, testDB{SQLite, func(t *testing.T) *sql.DB { return sqltest.Open(t, "sqlite", dsn) }})
+		dsn := testenv.SQLiteDSN(t, "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+		fn(t, testDB{SQLite, func(t *testing.T) *sql.DB { return testenv.Open(t, "sqlite", dsn) }})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		url, _ := sqltest.PostgresURL(t)
-		fn(t, testDB{Postgres, func(t *testing.T) *sql.DB { return sqltest.Open(t, "pgx", url) }})
+		url := testenv.Postgres(t)
+		fn(t, testDB{Postgres, func(t *testing.T) *sql.DB { return testenv.Open(t, "pgx", url) }})
 	})
 }
 
@@ -198,7 +198,7 @@ func TestLocked(t *testing.T) {
 }
 
 func TestMigrateRefusesSQLiteWithoutBusyTimeout(t *testing.T) {
-	db := sqltest.SQLite(t, "")
+	db := testenv.SQLite(t, "")
 	m := counted
 	m.SQLiteParams = "_pragma=busy_timeout(5000)"
 	err := Migrate(t.Context(), db, SQLite, m)
@@ -211,16 +211,16 @@ func TestMigrateRefusesSQLiteWithoutBusyTimeout(t *testing.T) {
 	db.SetMaxOpenConns(1) // one connection never waits for another
 	require.NoError(t, Migrate(t.Context(), db, SQLite, m))
 
-	ok := sqltest.SQLite(t, "_pragma=busy_timeout(1000)")
+	ok := testenv.SQLite(t, "_pragma=busy_timeout(1000)")
 	require.NoError(t, CheckBusyTimeout(t.Context(), ok, ""))
 	require.NoError(t, Migrate(t.Context(), ok, SQLite, m))
 
-	pg := sqltest.Open(t, "pgx", "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
+	pg := testenv.Open(t, "pgx", "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
 	require.Error(t, CheckBusyTimeout(t.Context(), pg, ""), "the query fails: not SQLite")
 }
 
 func TestMigrateWithoutMigrations(t *testing.T) {
-	db := sqltest.SQLite(t, "_pragma=busy_timeout(1000)")
+	db := testenv.SQLite(t, "_pragma=busy_timeout(1000)")
 	err := Migrate(t.Context(), db, SQLite, Migrations{Files: fstest.MapFS{}, Table: "m"})
 	require.ErrorContains(t, err, "sqlstore: migrations: ")
 	err = Migrate(t.Context(), db, Dialect(3), counted)

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
-	"github.com/voxanne/resilience/internal/sqldb/sqltest"
+	"github.com/voxanne/resilience/internal/testenv"
 	"github.com/voxanne/resilience/tenant/sqlstore"
 )
 
@@ -28,7 +28,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, db *sql.DB)) {
 // concurrent writers.
 func openSQLite(t *testing.T) *sql.DB {
 	t.Helper()
-	return sqltest.SQLite(t, sqlstore.SQLiteDSNParams)
+	return testenv.SQLite(t, sqlstore.SQLiteDSNParams)
 }
 
 // pgDB is a PostgreSQL database confined to a schema of its own.
@@ -38,13 +38,13 @@ type pgDB struct {
 	url    string // connection string with that search_path
 }
 
-// openPostgres connects to a new schema of its own (sqltest.PostgresURL),
+// openPostgres connects to a new schema of its own (testenv.PostgresSchema),
 // dropped when the test ends. Notices (RAISE WARNING) go to onNotice when
 // given.
 func openPostgres(t *testing.T, onNotice ...func(*pgconn.Notice)) *pgDB {
 	t.Helper()
 	pg := &pgDB{}
-	pg.url, pg.schema = sqltest.PostgresURL(t)
+	pg.url, pg.schema = testenv.PostgresSchema(t)
 	pg.db = pg.connect(t, "", pg.schema, onNotice...)
 	return pg
 }

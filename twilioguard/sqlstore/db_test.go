@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/voxanne/resilience/internal/sqldb/sqltest"
+	"github.com/voxanne/resilience/internal/testenv"
 	"github.com/voxanne/resilience/twilioguard/sqlstore"
 )
 
@@ -17,8 +17,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // fresh, empty database.
 func forEachDB(t *testing.T, fn func(t *testing.T, db *sql.DB)) {
 	t.Helper()
-	t.Run("sqlite", func(t *testing.T) { fn(t, sqltest.SQLite(t, "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")) })
-	t.Run("postgres", func(t *testing.T) { fn(t, sqltest.Postgres(t)) })
+	t.Run("sqlite", func(t *testing.T) { fn(t, testenv.SQLite(t, "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")) })
+	t.Run("postgres", func(t *testing.T) { fn(t, testenv.PostgresDB(t)) })
 }
 
 // newStore returns a migrated Store on db.

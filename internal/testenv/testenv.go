@@ -1,7 +1,8 @@
-// Package testenv gives the reference server's tests (and the chaos
-// command's) the real servers they run on: a PostgreSQL schema of their
-// own and a Redis key prefix of their own, from RESILIENCE_TEST_POSTGRES_URL
-// and RESILIENCE_TEST_REDIS_URL. Without them a test is skipped, or fails
+// Package testenv gives the module's tests (the SQL stores', the reference
+// server's and the chaos command's) the databases and servers they run on:
+// a PostgreSQL schema of their own and a Redis key prefix of their own, from
+// RESILIENCE_TEST_POSTGRES_URL and RESILIENCE_TEST_REDIS_URL, or a SQLite
+// file of their own. Without those variables a test is skipped, or fails
 // when RESILIENCE_TEST_REQUIRE_SERVERS=1.
 package testenv
 
@@ -15,15 +16,13 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/voxanne/resilience/internal/sqldb/sqltest"
 )
 
 // The variables the tests read.
 const (
-	PostgresURLEnv    = sqltest.PostgresURLEnv
+	PostgresURLEnv    = "RESILIENCE_TEST_POSTGRES_URL"
 	RedisURLEnv       = "RESILIENCE_TEST_REDIS_URL"
-	RequireServersEnv = sqltest.RequireServersEnv
+	RequireServersEnv = "RESILIENCE_TEST_REQUIRE_SERVERS"
 )
 
 func need(t testing.TB, env string) string {
@@ -36,14 +35,6 @@ func need(t testing.TB, env string) string {
 		t.Skipf("set %s to run against a real server", env)
 	}
 	return v
-}
-
-// Postgres returns a connection URL whose search_path is a new schema,
-// dropped when the test ends (see sqltest.PostgresURL).
-func Postgres(t testing.TB) string {
-	t.Helper()
-	rawURL, _ := sqltest.PostgresURL(t)
-	return rawURL
 }
 
 // Redis returns the Redis URL and a key prefix of the test's own, whose

@@ -1,17 +1,9 @@
-// Package sqltest gives the tests of the module's SQL stores a database of
-// their own: a new PostgreSQL schema on the server of
-// RESILIENCE_TEST_POSTGRES_URL, or a new SQLite file. Without that variable
-// a PostgreSQL test is skipped, or fails when
-// RESILIENCE_TEST_REQUIRE_SERVERS=1.
-package sqltest
+package testenv
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -19,37 +11,26 @@ import (
 	_ "modernc.org/sqlite"             // the SQLite driver
 )
 
-// The variables the tests read.
-const (
-	PostgresURLEnv    = "RESILIENCE_TEST_POSTGRES_URL"
-	RequireServersEnv = "RESILIENCE_TEST_REQUIRE_SERVERS"
-)
-
-// PostgresURL returns a connection URL whose search_path is a new schema,
-// dropped (with what it holds) when the test ends, and the schema's name.
-// Pools opened on it must be closed before: register their t.Cleanup after
-// calling PostgresURL.
-func PostgresURL(t testing.TB) (rawURL, schema string) {
+// Postgres returns a connection URL whose search_path is a new schema,
+// dropped (with what it holds) when the test ends.
+func Postgres(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv(PostgresURLEnv)
-	if base == "" {
-		if os.Getenv(RequireServersEnv) == "1" {
-			t.Fatalf("%s is unset and %s=1", PostgresURLEnv, RequireServersEnv)
-		}
-		t.Skipf("set %s to run against PostgreSQL", PostgresURLEnv)
-	}
+	rawURL, _ := PostgresSchema(t)
+	return rawURL
+}
+
+// PostgresSchema is Postgres that also returns the schema's name. Pools
+// opened on the URL must be closed before the schema is dropped: register
+// their t.Cleanup after calling it, as Open does.
+func PostgresSchema(t testing.TB) (rawURL, schema string) {
+	t.Helper()
+	base := need(t, PostgresURLEnv)
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("%s: %v", PostgresURLEnv, err)
 	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema = "t_" + hex.EncodeToString(b)
+	admin := Open(t, "pgx", base)
+	schema = "t_" + Random(8)
 	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
@@ -64,12 +45,11 @@ func PostgresURL(t testing.TB) (rawURL, schema string) {
 	return u.String(), schema
 }
 
-// Postgres returns a pool of at most ten connections (pgx) on a new schema,
-// as PostgresURL makes, closed when the test ends.
-func Postgres(t testing.TB) *sql.DB {
+// PostgresDB returns a pool of at most ten connections (pgx) on a new
+// schema, as Postgres makes, closed when the test ends.
+func PostgresDB(t testing.TB) *sql.DB {
 	t.Helper()
-	rawURL, _ := PostgresURL(t)
-	db := Open(t, "pgx", rawURL)
+	db := Open(t, "pgx", Postgres(t))
 	db.SetMaxOpenConns(10)
 	return db
 }
