@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"embed"
-	"fmt"
 	"io/fs"
 
 	"github.com/voxanne/resilience/internal/sqldb"
@@ -37,15 +36,11 @@ func Migrations(d Dialect) fs.FS { return sqldb.MigrationsOf(migrationFiles, sql
 // MigrationsTable. Calling it again, or from several instances at once, is
 // safe.
 func (s *Store) Migrate(ctx context.Context) error {
-	err := sqldb.Migrate(ctx, s.db, s.dialect, sqldb.Migrations{
+	return sqldb.Migrate(ctx, s.db, s.dialect, sqldb.Migrations{
 		Files:         migrationFiles,
 		Table:         MigrationsTable,
 		LockKey:       migrateLockKey,
 		AppliedAtText: true, // as this package first created MigrationsTable
 		SQLiteParams:  "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)",
 	})
-	if err != nil {
-		return fmt.Errorf("sqlstore: migrate: %w", err)
-	}
-	return nil
 }

@@ -52,8 +52,15 @@ func MigrationsOf(files fs.FS, d Dialect) fs.FS {
 // records them. A migration that fails rolls back all of them; its error
 // names it (NNN_name). Migrate that meets a concurrent transaction tries
 // again, a few times. On SQLite it first refuses a pool without
-// busy_timeout (CheckBusyTimeout).
+// busy_timeout (CheckBusyTimeout). Its errors read "sqlstore: migrate: ...".
 func Migrate(ctx context.Context, db *sql.DB, d Dialect, m Migrations) error {
+	if err := migrate(ctx, db, d, m); err != nil {
+		return fmt.Errorf("sqlstore: migrate: %w", err)
+	}
+	return nil
+}
+
+func migrate(ctx context.Context, db *sql.DB, d Dialect, m Migrations) error {
 	if d == SQLite {
 		if err := CheckBusyTimeout(ctx, db, m.SQLiteParams); err != nil {
 			return err
@@ -134,11 +141,11 @@ type migration struct {
 // order; other files and folders are skipped.
 func readMigrations(fsys fs.FS) ([]migration, error) {
 	if fsys == nil {
-		return nil, errors.New("sqlstore: migrations: none for this dialect")
+		return nil, errors.New("migrations: none for this dialect")
 	}
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: migrations: %w", err)
+		return nil, fmt.Errorf("migrations: %w", err)
 	}
 	var ms []migration
 	for _, e := range entries {
@@ -148,11 +155,11 @@ func readMigrations(fsys fs.FS) ([]migration, error) {
 		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("sqlstore: migration %s: name is not NNN_name.sql", e.Name())
+			return nil, fmt.Errorf("migration %s: name is not NNN_name.sql", e.Name())
 		}
 		b, err := fs.ReadFile(fsys, e.Name())
 		if err != nil {
-			return nil, fmt.Errorf("sqlstore: migration %s: %w", e.Name(), err)
+			return nil, fmt.Errorf("migration %s: %w", e.Name(), err)
 		}
 		ms = append(ms, migration{version: v, name: name, sql: string(b)})
 	}

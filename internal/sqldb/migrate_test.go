@@ -203,7 +203,7 @@ func TestMigrateRefusesSQLiteWithoutBusyTimeout(t *testing.T) {
 	m.SQLiteParams = "_pragma=busy_timeout(5000)"
 	err := Migrate(t.Context(), db, SQLite, m)
 	require.ErrorIs(t, err, ErrNoBusyTimeout)
-	assert.EqualError(t, err, "SQLite connections without busy_timeout: concurrent writers "+
+	assert.EqualError(t, err, "sqlstore: migrate: SQLite connections without busy_timeout: concurrent writers "+
 		"would fail with SQLITE_BUSY; open the database with \"file:app.db?_pragma=busy_timeout(5000)\" "+
 		"(modernc.org/sqlite), or limit the pool to one connection")
 	assert.False(t, exists(t, db, SQLite, m.Table), "refused before any change")
@@ -222,9 +222,9 @@ func TestMigrateRefusesSQLiteWithoutBusyTimeout(t *testing.T) {
 func TestMigrateWithoutMigrations(t *testing.T) {
 	db := testenv.SQLite(t, "_pragma=busy_timeout(1000)")
 	err := Migrate(t.Context(), db, SQLite, Migrations{Files: fstest.MapFS{}, Table: "m"})
-	require.ErrorContains(t, err, "sqlstore: migrations: ")
+	require.ErrorContains(t, err, "sqlstore: migrate: migrations: ")
 	err = Migrate(t.Context(), db, Dialect(3), counted)
-	require.EqualError(t, err, "sqlstore: migrations: none for this dialect")
+	require.EqualError(t, err, "sqlstore: migrate: migrations: none for this dialect")
 }
 
 func TestMigrationsOf(t *testing.T) {
@@ -262,5 +262,5 @@ func TestReadMigrations(t *testing.T) {
 	missing, err := fs.Sub(fstest.MapFS{"m/001_a.sql": {}}, "missing")
 	require.NoError(t, err)
 	_, err = readMigrations(missing)
-	require.ErrorContains(t, err, "sqlstore: migrations: ")
+	require.ErrorContains(t, err, "migrations: ")
 }

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"embed"
-	"fmt"
 	"io/fs"
 
 	"github.com/voxanne/resilience/internal/sqldb"
@@ -38,14 +37,10 @@ func Migrations(d Dialect) fs.FS { return sqldb.MigrationsOf(migrationFiles, sql
 // signup trigger: see InstallSignupTrigger. On a SQLite pool without
 // busy_timeout it fails with ErrSQLiteBusyTimeout.
 func (s *Store) Migrate(ctx context.Context) error {
-	err := sqldb.Migrate(ctx, s.db, s.dialect, sqldb.Migrations{
+	return sqldb.Migrate(ctx, s.db, s.dialect, sqldb.Migrations{
 		Files:        migrationFiles,
 		Table:        MigrationsTable,
 		LockKey:      migrateLockKey,
 		SQLiteParams: SQLiteDSNParams,
 	})
-	if err != nil {
-		return fmt.Errorf("sqlstore: migrate: %w", err)
-	}
-	return nil
 }
