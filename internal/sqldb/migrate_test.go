@@ -264,3 +264,57 @@ func TestReadMigrations(t *testing.T) {
 	_, err = readMigrations(missing)
 	require.ErrorContains(t, err, "migrations: ")
 }
+
+// TestLockedCommitFails: a COMMIT refused (a deferred foreign key) is an
+// error, and leaves no transaction open on the connection.
+func TestLockedCommitFails(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d testDB) {
+		db := d.open(t)
+		db.SetMaxOpenConns(1)
+		ctx := t.Context()
+		if d.dialect == SQLite {
+			_, err := db.ExecContext(ctx, `PRAGMA foreign_keys = ON`)
+			require.NoError(t, err)
+		}
+		for _, stmt := range []string{
+			`CREATE TABLE parent (id integer PRIMARY KEY)`,
+			`CREATE TABLE child (parent integer REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)`,
+		} {
+			_, err := db.ExecContext(ctx, stmt)
+			require.NoError(t, err, stmt)
+		}
+		err := Locked(ctx, db, d.dialect, counted.LockKey, func(tx Execer) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO child (parent) VALUES (7)`)
+			return err
+		})
+		require.Error(t, err, "the deferred check fails at COMMIT")
+		assert.Zero(t, count(t, d.open(t), "child"))
+		_, err = db.ExecContext(ctx, `INSERT INTO parent (id) VALUES (7)`)
+		require.NoError(t, err, "the connection is free again")
+		assert.Equal(t, 1, count(t, d.open(t), "parent"), "committed: no transaction was left open")
+	})
+}
+
+// TestMigrateGivesUpOnAHeldLock: Migrate waits out a write lock held by
+// another connection, with backoff, and gives up after its attempts with
+// the lock's error.
+func TestMigrateGivesUpOnAHeldLock(t *testing.T) {
+	dsn := testenv.SQLiteDSN(t, "_pragma=busy_timeout(1)&_pragma=journal_mode(WAL)")
+	db := testenv.Open(t, "sqlite", dsn)
+	holder, err := testenv.Open(t, "sqlite", dsn).Conn(t.Context())
+	require.NoError(t, err)
+	defer holder.Close()
+	_, err = holder.ExecContext(t.Context(), `BEGIN IMMEDIATE`)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = Migrate(ctx, db, SQLite, counted)
+	require.True(t, SQLite.Busy(err), "gives up with SQLITE_BUSY: %v", err)
+	assert.GreaterOrEqual(t, time.Since(start), 75*time.Millisecond, "backoff 5+10+20+40ms")
+
+	_, err = holder.ExecContext(t.Context(), `ROLLBACK`)
+	require.NoError(t, err)
+	require.NoError(t, Migrate(ctx, db, SQLite, counted))
+}
