@@ -2,41 +2,18 @@ package health_test
 
 import (
 	"database/sql"
-	"os"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/voxanne/resilience/health"
+	"github.com/voxanne/resilience/internal/testenv"
 )
-
-const (
-	postgresURLEnv    = "RESILIENCE_TEST_POSTGRES_URL"
-	requireServersEnv = "RESILIENCE_TEST_REQUIRE_SERVERS"
-)
-
-// openPostgres connects to RESILIENCE_TEST_POSTGRES_URL. It skips the test
-// when the variable is unset, or fails it when RESILIENCE_TEST_REQUIRE_SERVERS=1.
-func openPostgres(t *testing.T) *sql.DB {
-	t.Helper()
-	url := os.Getenv(postgresURLEnv)
-	if url == "" {
-		if os.Getenv(requireServersEnv) == "1" {
-			t.Fatal(postgresURLEnv + " is unset and " + requireServersEnv + "=1")
-		}
-		t.Skip("set " + postgresURLEnv + " to run against PostgreSQL")
-	}
-	db, err := sql.Open("pgx", url)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	return db
-}
 
 func TestSQLPostgres(t *testing.T) {
-	db := openPostgres(t)
+	db := testenv.PostgresDB(t)
 	r := health.New([]health.Check{health.SQL("Database", db, health.AsCritical())}).Run(t.Context())
 	require.Equal(t, health.Healthy, r.Status, r.Integrations[0].Message)
 	assert.Equal(t, 1, r.Integrations[0].Details["openConnections"])

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voxanne/resilience/examples/server/internal/app"
-	"github.com/voxanne/resilience/examples/server/internal/testenv"
+	"github.com/voxanne/resilience/internal/testenv"
 )
 
 func noEnv(string) string { return "" }

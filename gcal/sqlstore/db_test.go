@@ -1,25 +1,13 @@
 package sqlstore_test
 
 import (
-	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
-	_ "modernc.org/sqlite"
 
 	"github.com/voxanne/resilience/gcal/sqlstore"
-)
-
-const (
-	postgresURLEnv    = "RESILIENCE_TEST_POSTGRES_URL"
-	requireServersEnv = "RESILIENCE_TEST_REQUIRE_SERVERS"
+	"github.com/voxanne/resilience/internal/testenv"
 )
 
 // testDB is a fresh, empty database and a way to open more pools on it, as
@@ -40,52 +28,19 @@ func forEachDB(t *testing.T, fn func(t *testing.T, d testDB)) {
 // sqliteDB is a SQLite file under t.TempDir, set up for concurrent writers.
 func sqliteDB(t *testing.T) testDB {
 	t.Helper()
-	dsn := "file:" + filepath.Join(t.TempDir(), "gcal.db") +
-		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
-	open := func(t *testing.T) *sql.DB {
-		db, err := sql.Open("sqlite", dsn)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = db.Close() })
-		return db
-	}
+	dsn := testenv.SQLiteDSN(t, "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	open := func(t *testing.T) *sql.DB { return testenv.Open(t, "sqlite", dsn) }
 	return testDB{db: open(t), open: open}
 }
 
-// postgresDB connects to RESILIENCE_TEST_POSTGRES_URL with the search_path
-// set to a new schema, dropped when the test ends. It skips the test when
-// the variable is unset, or fails it when RESILIENCE_TEST_REQUIRE_SERVERS=1.
+// postgresDB is a schema of its own on RESILIENCE_TEST_POSTGRES_URL (see
+// testenv.Postgres), in pools of ten connections.
 func postgresDB(t *testing.T) testDB {
 	t.Helper()
-	base := os.Getenv(postgresURLEnv)
-	if base == "" {
-		if os.Getenv(requireServersEnv) == "1" {
-			t.Fatal(postgresURLEnv + " is unset and " + requireServersEnv + "=1")
-		}
-		t.Skip("set " + postgresURLEnv + " to run against PostgreSQL")
-	}
-	admin, err := sql.Open("pgx", base)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = admin.Close() })
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema := "g_" + hex.EncodeToString(b)
-	_, err = admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
+	url := testenv.Postgres(t)
 	open := func(t *testing.T) *sql.DB {
-		db, err := sql.Open("pgx", u.String())
-		require.NoError(t, err)
+		db := testenv.Open(t, "pgx", url)
 		db.SetMaxOpenConns(10)
-		t.Cleanup(func() { _ = db.Close() }) // before the schema is dropped
 		return db
 	}
 	return testDB{db: open(t), open: open}

@@ -5,11 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"reflect"
-	"strings"
 	"time"
 
 	"github.com/voxanne/resilience/gcal"
+	"github.com/voxanne/resilience/internal/sqldb"
 	"github.com/voxanne/resilience/safecall"
 )
 
@@ -31,19 +30,11 @@ const (
 )
 
 // String returns "postgres" or "sqlite".
-func (d Dialect) String() string {
-	switch d {
-	case Postgres:
-		return "postgres"
-	case SQLite:
-		return "sqlite"
-	}
-	return fmt.Sprintf("Dialect(%d)", uint8(d))
-}
+func (d Dialect) String() string { return sqldb.Dialect(d).String() }
 
 // ErrUnknownDialect is returned by New when the dialect cannot be told from
 // the driver and WithDialect was not given.
-var ErrUnknownDialect = errors.New("sqlstore: unknown SQL dialect; use WithDialect")
+var ErrUnknownDialect = sqldb.ErrUnknownDialect
 
 // Option configures a Store.
 type Option func(*config)
@@ -71,7 +62,7 @@ func WithPreviousKeys(keys ...Key) Option {
 // own beyond the *sql.DB it was given.
 type Store struct {
 	db      *sql.DB
-	dialect Dialect
+	dialect sqldb.Dialect
 	keys    *keyring
 	q       queries
 }
@@ -96,36 +87,19 @@ func New(db *sql.DB, key Key, opts ...Option) (*Store, error) {
 			opt(&c)
 		}
 	}
-	if c.dialect == 0 {
-		c.dialect = detectDialect(db)
-	}
-	if c.dialect != Postgres && c.dialect != SQLite {
-		return nil, ErrUnknownDialect
+	d, err := sqldb.Pick(db, sqldb.Dialect(c.dialect))
+	if err != nil {
+		return nil, err
 	}
 	keys, err := newKeyring(key, c.previous)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, dialect: c.dialect, keys: keys, q: newQueries(c.dialect)}, nil
-}
-
-// detectDialect tells the dialect from the package of db's driver type.
-func detectDialect(db *sql.DB) Dialect {
-	t := reflect.TypeOf(db.Driver())
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch pkg := t.PkgPath(); {
-	case strings.HasPrefix(pkg, "github.com/jackc/pgx/"), pkg == "github.com/lib/pq":
-		return Postgres
-	case pkg == "modernc.org/sqlite", pkg == "github.com/mattn/go-sqlite3":
-		return SQLite
-	}
-	return 0
+	return &Store{db: db, dialect: d, keys: keys, q: newQueries(d)}, nil
 }
 
 // Dialect returns the dialect the Store speaks.
-func (s *Store) Dialect() Dialect { return s.dialect }
+func (s *Store) Dialect() Dialect { return Dialect(s.dialect) }
 
 // Load returns the link of orgID with its token decrypted, or
 // gcal.ErrNotLinked. A token that cannot be decrypted is a *DecryptError
@@ -221,7 +195,7 @@ func (s *Store) Forget(ctx context.Context, orgID string) error {
 // UTC text in SQLite (which then sorts in time order).
 func (s *Store) timeArg(t time.Time) any {
 	t = t.UTC()
-	if s.dialect == SQLite {
+	if s.dialect == sqldb.SQLite {
 		return t.Format(sqliteTime)
 	}
 	return t
@@ -257,9 +231,8 @@ type queries struct {
 	load, insert, update, forget, audit, auditLog, stale, rekey string
 }
 
-// newQueries writes the statements with $n placeholders and, for SQLite,
-// turns them into ?n.
-func newQueries(d Dialect) queries {
+// newQueries writes the statements with $n placeholders, in dialect d.
+func newQueries(d sqldb.Dialect) queries {
 	q := queries{
 		load: `SELECT status, reason, calendar_id, request_id, token, key_id, key_check, version, updated_at
 			FROM gcal_links WHERE org_id = $1`,
@@ -277,11 +250,8 @@ func newQueries(d Dialect) queries {
 		rekey: `UPDATE gcal_links SET token = $2, key_id = $3, key_check = $4
 			WHERE org_id = $1 AND version = $5 AND key_id = $6`,
 	}
-	if d == SQLite {
-		r := strings.NewReplacer("$", "?")
-		for _, p := range []*string{&q.load, &q.insert, &q.update, &q.forget, &q.audit, &q.auditLog, &q.stale, &q.rekey} {
-			*p = r.Replace(*p)
-		}
+	for _, p := range []*string{&q.load, &q.insert, &q.update, &q.forget, &q.audit, &q.auditLog, &q.stale, &q.rekey} {
+		*p = d.Rebind(*p)
 	}
 	return q
 }

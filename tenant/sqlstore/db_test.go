@@ -5,24 +5,15 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
-	_ "modernc.org/sqlite"
 
+	"github.com/voxanne/resilience/internal/testenv"
 	"github.com/voxanne/resilience/tenant/sqlstore"
-)
-
-const (
-	postgresURLEnv     = "RESILIENCE_TEST_POSTGRES_URL"
-	requireServersEnv  = "RESILIENCE_TEST_REQUIRE_SERVERS"
-	postgresSkipReason = "set " + postgresURLEnv + " to run against PostgreSQL"
 )
 
 // forEachDB runs fn as the subtests "sqlite" and "postgres", each on a fresh,
@@ -37,12 +28,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, db *sql.DB)) {
 // concurrent writers.
 func openSQLite(t *testing.T) *sql.DB {
 	t.Helper()
-	dsn := "file:" + filepath.Join(t.TempDir(), "tenant.db") +
-		"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	return db
+	return testenv.SQLite(t, sqlstore.SQLiteDSNParams)
 }
 
 // pgDB is a PostgreSQL database confined to a schema of its own.
@@ -52,41 +38,14 @@ type pgDB struct {
 	url    string // connection string with that search_path
 }
 
-// openPostgres connects to RESILIENCE_TEST_POSTGRES_URL with the search_path
-// set to a new schema, dropped when the test ends. It skips the test when the
-// variable is unset, or fails it when RESILIENCE_TEST_REQUIRE_SERVERS=1.
-// Notices (RAISE WARNING) go to onNotice when given.
+// openPostgres connects to a new schema of its own (testenv.PostgresSchema),
+// dropped when the test ends. Notices (RAISE WARNING) go to onNotice when
+// given.
 func openPostgres(t *testing.T, onNotice ...func(*pgconn.Notice)) *pgDB {
 	t.Helper()
-	base := os.Getenv(postgresURLEnv)
-	if base == "" {
-		if os.Getenv(requireServersEnv) == "1" {
-			t.Fatal(postgresURLEnv + " is unset and " + requireServersEnv + "=1")
-		}
-		t.Skip(postgresSkipReason)
-	}
-	ctx := context.Background()
-
-	admin, err := sql.Open("pgx", base)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = admin.Close() })
-	schema := "t_" + randomHex(t, 8)
-	_, err = admin.ExecContext(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	pg := &pgDB{schema: schema, url: u.String()}
-	pg.db = pg.connect(t, "", schema, onNotice...)
+	pg := &pgDB{}
+	pg.url, pg.schema = testenv.PostgresSchema(t)
+	pg.db = pg.connect(t, "", pg.schema, onNotice...)
 	return pg
 }
 

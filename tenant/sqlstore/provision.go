@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/voxanne/resilience/internal/sqldb"
 	"github.com/voxanne/resilience/tenant"
 )
 
@@ -48,7 +49,7 @@ func (s *Store) Provision(ctx context.Context, user tenant.Info) (string, error)
 		switch {
 		case err == nil && orgID != "":
 			return orgID, nil
-		case err != nil && !s.retryable(err):
+		case err != nil && !s.dialect.Conflict(err):
 			return "", fmt.Errorf("sqlstore: provision user %q: %w", user.UserID, err)
 		case attempt == maxProvisionAttempts:
 			if err == nil {
@@ -57,7 +58,7 @@ func (s *Store) Provision(ctx context.Context, user tenant.Info) (string, error)
 			return "", fmt.Errorf("sqlstore: provision user %q: %w", user.UserID, err)
 		case err != nil:
 			// A lock or serialization conflict: wait a little, then read again.
-			if err := sleep(ctx, backoff); err != nil {
+			if err := sqldb.Sleep(ctx, backoff); err != nil {
 				return "", fmt.Errorf("sqlstore: provision user %q: %w", user.UserID, err)
 			}
 			backoff = min(2*backoff, 50*time.Millisecond)
@@ -110,42 +111,4 @@ func (s *Store) provisionTx(ctx context.Context, user tenant.Info) (orgID string
 		return "", err
 	}
 	return orgID, nil
-}
-
-// retryable reports whether err is a conflict with a concurrent transaction
-// that a fresh attempt resolves.
-func (s *Store) retryable(err error) bool {
-	switch s.dialect {
-	case Postgres:
-		var pgErr interface{ SQLState() string }
-		if errors.As(err, &pgErr) {
-			switch pgErr.SQLState() {
-			case "40001", // serialization_failure
-				"40P01", // deadlock_detected
-				"23505": // unique_violation
-				return true
-			}
-		}
-	case SQLite:
-		var liteErr interface{ Code() int }
-		if errors.As(err, &liteErr) {
-			switch liteErr.Code() & 0xff {
-			case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED and their extended codes
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"sync/atomic"
 
+	"github.com/voxanne/resilience/internal/sqldb"
 	"github.com/voxanne/resilience/tenant"
 )
 
@@ -30,24 +30,16 @@ const (
 )
 
 // String returns "postgres" or "sqlite".
-func (d Dialect) String() string {
-	switch d {
-	case Postgres:
-		return "postgres"
-	case SQLite:
-		return "sqlite"
-	}
-	return fmt.Sprintf("Dialect(%d)", uint8(d))
-}
+func (d Dialect) String() string { return sqldb.Dialect(d).String() }
 
 // ErrUnknownDialect is returned by New when the dialect cannot be told from
 // the driver and WithDialect was not given.
-var ErrUnknownDialect = errors.New("sqlstore: unknown SQL dialect; use WithDialect")
+var ErrUnknownDialect = sqldb.ErrUnknownDialect
 
 // ErrSQLiteBusyTimeout is returned by Migrate and Provision on a SQLite pool
 // of more than one connection opened without busy_timeout: its concurrent
 // writers would fail with SQLITE_BUSY instead of waiting for each other.
-var ErrSQLiteBusyTimeout = errors.New("sqlstore: SQLite connections without busy_timeout")
+var ErrSQLiteBusyTimeout = sqldb.ErrNoBusyTimeout
 
 // SQLiteDSNParams are the connection parameters of modernc.org/sqlite that a
 // SQLite database for a Store needs, as in
@@ -107,7 +99,7 @@ func DefaultOrgName(user tenant.Info) string {
 // it holds no connection of its own beyond the *sql.DB it was given.
 type Store struct {
 	db            *sql.DB
-	dialect       Dialect
+	dialect       sqldb.Dialect
 	orgName       func(tenant.Info) string
 	anonymousOrgs bool
 	q             queries
@@ -134,55 +126,31 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 			opt(&c)
 		}
 	}
-	if c.dialect == 0 {
-		c.dialect = detectDialect(db)
-	}
-	if c.dialect != Postgres && c.dialect != SQLite {
-		return nil, ErrUnknownDialect
+	d, err := sqldb.Pick(db, sqldb.Dialect(c.dialect))
+	if err != nil {
+		return nil, err
 	}
 	if c.orgName == nil {
 		c.orgName = DefaultOrgName
 	}
-	return &Store{db: db, dialect: c.dialect, orgName: c.orgName, anonymousOrgs: c.anonymousOrgs,
-		q: newQueries(c.dialect)}, nil
+	return &Store{db: db, dialect: d, orgName: c.orgName, anonymousOrgs: c.anonymousOrgs, q: newQueries(d)}, nil
 }
 
 // checkConn refuses SQLite connections whose concurrent writers would fail
 // rather than wait. A pool of one connection has no concurrent writers.
 func (s *Store) checkConn(ctx context.Context) error {
-	if s.dialect != SQLite || s.connOK.Load() || s.db.Stats().MaxOpenConnections == 1 {
+	if s.dialect != sqldb.SQLite || s.connOK.Load() || s.db.Stats().MaxOpenConnections == 1 {
 		return nil
 	}
-	var ms int64
-	if err := s.db.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&ms); err != nil {
+	if err := sqldb.CheckBusyTimeout(ctx, s.db, SQLiteDSNParams); err != nil {
 		return err
-	}
-	if ms <= 0 {
-		return fmt.Errorf("%w: concurrent writers would fail with SQLITE_BUSY; open the database "+
-			"with \"file:app.db?%s\" (modernc.org/sqlite), or limit the pool to one connection",
-			ErrSQLiteBusyTimeout, SQLiteDSNParams)
 	}
 	s.connOK.Store(true)
 	return nil
 }
 
-// detectDialect tells the dialect from the package of db's driver type.
-func detectDialect(db *sql.DB) Dialect {
-	t := reflect.TypeOf(db.Driver())
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch pkg := t.PkgPath(); {
-	case strings.HasPrefix(pkg, "github.com/jackc/pgx/"), pkg == "github.com/lib/pq":
-		return Postgres
-	case pkg == "modernc.org/sqlite", pkg == "github.com/mattn/go-sqlite3":
-		return SQLite
-	}
-	return 0
-}
-
 // Dialect returns the dialect the Store speaks.
-func (s *Store) Dialect() Dialect { return s.dialect }
+func (s *Store) Dialect() Dialect { return Dialect(s.dialect) }
 
 // OrgForUser returns the organisation of the user's profile, or
 // tenant.ErrNoOrg when the user has no profile.
@@ -206,21 +174,16 @@ type queries struct {
 	insertAudit   string
 }
 
-// newQueries writes the statements with $n placeholders and, for SQLite,
-// turns them into ?n.
-func newQueries(d Dialect) queries {
+// newQueries writes the statements with $n placeholders, in dialect d.
+func newQueries(d sqldb.Dialect) queries {
 	q := queries{
 		orgForUser:    `SELECT CAST(org_id AS TEXT) FROM profiles WHERE user_id = $1`,
 		insertOrg:     `INSERT INTO organizations (id, name) VALUES ($1, $2)`,
 		insertProfile: `INSERT INTO profiles (user_id, org_id, email, role) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING`,
 		insertAudit:   `INSERT INTO audit_log (org_id, actor, action, details) VALUES ($1, $2, $3, $4)`,
 	}
-	if d == SQLite {
-		r := strings.NewReplacer("$", "?")
-		q.orgForUser = r.Replace(q.orgForUser)
-		q.insertOrg = r.Replace(q.insertOrg)
-		q.insertProfile = r.Replace(q.insertProfile)
-		q.insertAudit = r.Replace(q.insertAudit)
+	for _, p := range []*string{&q.orgForUser, &q.insertOrg, &q.insertProfile, &q.insertAudit} {
+		*p = d.Rebind(*p)
 	}
 	return q
 }

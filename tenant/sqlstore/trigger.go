@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/voxanne/resilience/internal/sqldb"
 )
 
 // signupTrigger is the optional Supabase signup trigger, kept out of the
@@ -52,7 +54,7 @@ func SupabaseSignupTrigger() string { return signupTrigger }
 // on usersTable) and otherwise returns an error that says what to grant. On
 // SQLite it returns an error matching errors.ErrUnsupported.
 func (s *Store) InstallSignupTrigger(ctx context.Context, usersTable string) (err error) {
-	if s.dialect != Postgres {
+	if s.dialect != sqldb.Postgres {
 		return fmt.Errorf("sqlstore: signup trigger on %s: %w", s.dialect, errors.ErrUnsupported)
 	}
 	if usersTable == "" {

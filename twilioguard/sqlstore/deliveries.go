@@ -10,17 +10,13 @@ import (
 	"github.com/voxanne/resilience/twilioguard"
 )
 
-// maxBusyAttempts bounds the retries of a statement that met a lock held by
-// a concurrent transaction (beyond what busy_timeout already waits).
-const maxBusyAttempts = 5
-
 // Create implements twilioguard.DeliveryStore: an INSERT that does nothing
 // when the key exists, so that of concurrent Creates, in any number of
 // processes, exactly one creates.
 func (s *Store) Create(ctx context.Context, d twilioguard.Delivery) (twilioguard.Delivery, bool, error) {
 	var stored twilioguard.Delivery
 	created := true
-	err := s.retry(ctx, func() error {
+	err := s.dialect.Retry(ctx, func() error {
 		var err error
 		stored, err = scanDelivery(s.db.QueryRowContext(ctx, s.q.create,
 			d.OrgID, d.Key, d.To, d.From, d.SID, string(d.Status), d.ErrorCode, d.Attempts,
@@ -52,7 +48,7 @@ func (s *Store) BySID(ctx context.Context, sid string) (twilioguard.Delivery, er
 
 func (s *Store) one(ctx context.Context, what, query string, args ...any) (twilioguard.Delivery, error) {
 	var d twilioguard.Delivery
-	err := s.retry(ctx, func() error {
+	err := s.dialect.Retry(ctx, func() error {
 		var err error
 		d, err = scanDelivery(s.db.QueryRowContext(ctx, query, args...))
 		return err
@@ -70,7 +66,7 @@ func (s *Store) one(ctx context.Context, what, query string, args ...any) (twili
 // the version.
 func (s *Store) Update(ctx context.Context, d twilioguard.Delivery) (twilioguard.Delivery, error) {
 	var stored twilioguard.Delivery
-	err := s.retry(ctx, func() error {
+	err := s.dialect.Retry(ctx, func() error {
 		var err error
 		stored, err = scanDelivery(s.db.QueryRowContext(ctx, s.q.update,
 			d.OrgID, d.Key, d.To, d.From, d.SID, string(d.Status), d.ErrorCode, d.Attempts,
@@ -95,7 +91,7 @@ func (s *Store) Audit(ctx context.Context, e twilioguard.AuditEntry) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	err := s.retry(ctx, func() error {
+	err := s.dialect.Retry(ctx, func() error {
 		_, err := s.db.ExecContext(ctx, s.q.audit, s.arg(at), e.OrgID, e.Key, string(e.Event), e.To,
 			e.Attempt, e.Class, e.Code, e.HTTPStatus, e.SID, string(e.Status))
 		return err
@@ -129,48 +125,4 @@ func (s *Store) Trail(ctx context.Context, orgID, key string) ([]twilioguard.Aud
 		return nil, fmt.Errorf("sqlstore: trail: %w", err)
 	}
 	return out, nil
-}
-
-// retry runs fn again while it fails with a lock conflict (SQLITE_BUSY
-// beyond busy_timeout, a PostgreSQL deadlock), a few times.
-func (s *Store) retry(ctx context.Context, fn func() error) error {
-	wait := 2 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || !s.busy(err) || attempt == maxBusyAttempts {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait *= 2
-	}
-}
-
-// busy reports whether err is a conflict with a concurrent transaction that
-// a fresh attempt resolves.
-func (s *Store) busy(err error) bool {
-	switch s.dialect {
-	case Postgres:
-		var pgErr interface{ SQLState() string }
-		if errors.As(err, &pgErr) {
-			switch pgErr.SQLState() {
-			case "40001", "40P01": // serialization_failure, deadlock_detected
-				return true
-			}
-		}
-	case SQLite:
-		var liteErr interface{ Code() int }
-		if errors.As(err, &liteErr) {
-			switch liteErr.Code() & 0xff {
-			case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED and their extended codes
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/voxanne/resilience/internal/testenv"
 	"github.com/voxanne/resilience/twilioguard/sqlstore"
 )
 
@@ -34,7 +35,7 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 }
 
 func TestPostgresTablesAreClosedByRowLevelSecurity(t *testing.T) {
-	db := openPostgres(t)
+	db := testenv.PostgresDB(t)
 	newStore(t, db)
 	for _, table := range []string{"sms_deliveries", "sms_audit"} {
 		var rls bool
@@ -45,7 +46,7 @@ func TestPostgresTablesAreClosedByRowLevelSecurity(t *testing.T) {
 }
 
 func TestMigrateRequiresBusyTimeoutForPooledSQLite(t *testing.T) {
-	db := openSQLite(t, "")
+	db := testenv.SQLite(t, "")
 	s, err := sqlstore.New(db)
 	require.NoError(t, err)
 	assert.ErrorIs(t, s.Migrate(t.Context()), sqlstore.ErrNoBusyTimeout)
@@ -53,7 +54,7 @@ func TestMigrateRequiresBusyTimeoutForPooledSQLite(t *testing.T) {
 	db.SetMaxOpenConns(1) // one connection never waits for another
 	require.NoError(t, s.Migrate(t.Context()))
 
-	ok := openSQLite(t, "?_pragma=busy_timeout(1000)")
+	ok := testenv.SQLite(t, "_pragma=busy_timeout(1000)")
 	s, err = sqlstore.New(ok)
 	require.NoError(t, err)
 	require.NoError(t, s.Migrate(t.Context()))
@@ -71,7 +72,7 @@ func TestMigrationsExposesTheSQL(t *testing.T) {
 // A migration that fails is rolled back and leaves its connection usable:
 // with a pool of one, the next Migrate can run.
 func TestFailedMigrationRollsBack(t *testing.T) {
-	db := openPostgres(t)
+	db := testenv.PostgresDB(t)
 	db.SetMaxOpenConns(1)
 	_, err := db.ExecContext(t.Context(), "CREATE VIEW sms_audit AS SELECT 1 AS id") // in the way of an index
 	require.NoError(t, err)

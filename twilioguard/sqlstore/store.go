@@ -4,10 +4,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"reflect"
-	"strings"
 	"time"
 
+	"github.com/voxanne/resilience/internal/sqldb"
 	"github.com/voxanne/resilience/twilioguard"
 )
 
@@ -30,26 +29,18 @@ const (
 )
 
 // String returns "postgres" or "sqlite".
-func (d Dialect) String() string {
-	switch d {
-	case Postgres:
-		return "postgres"
-	case SQLite:
-		return "sqlite"
-	}
-	return fmt.Sprintf("Dialect(%d)", uint8(d))
-}
+func (d Dialect) String() string { return sqldb.Dialect(d).String() }
 
 // ErrUnknownDialect is returned by New when the dialect cannot be told from
 // the driver and WithDialect was not given.
-var ErrUnknownDialect = errors.New("sqlstore: unknown SQL dialect; use WithDialect")
+var ErrUnknownDialect = sqldb.ErrUnknownDialect
 
 // Option configures a Store.
 type Option func(*Store)
 
 // WithDialect sets the dialect instead of detecting it from the driver;
 // needed when the *sql.DB comes from a wrapping driver (tracing, metrics).
-func WithDialect(d Dialect) Option { return func(s *Store) { s.dialect = d } }
+func WithDialect(d Dialect) Option { return func(s *Store) { s.dialect = sqldb.Dialect(d) } }
 
 // Store keeps twilioguard's deliveries and audit entries in the tables
 // sms_deliveries and sms_audit of a PostgreSQL or SQLite database, shared by
@@ -57,7 +48,7 @@ func WithDialect(d Dialect) Option { return func(s *Store) { s.dialect = d } }
 // twilioguard.AuditSink, and is safe for concurrent use.
 type Store struct {
 	db      *sql.DB
-	dialect Dialect
+	dialect sqldb.Dialect
 	q       queries
 }
 
@@ -79,33 +70,16 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 			opt(s)
 		}
 	}
-	if s.dialect == 0 {
-		s.dialect = detectDialect(db)
-	}
-	if s.dialect != Postgres && s.dialect != SQLite {
-		return nil, ErrUnknownDialect
+	var err error
+	if s.dialect, err = sqldb.Pick(db, s.dialect); err != nil {
+		return nil, err
 	}
 	s.q = newQueries(s.dialect)
 	return s, nil
 }
 
-// detectDialect tells the dialect from the package of db's driver type.
-func detectDialect(db *sql.DB) Dialect {
-	t := reflect.TypeOf(db.Driver())
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch pkg := t.PkgPath(); {
-	case strings.HasPrefix(pkg, "github.com/jackc/pgx/"), pkg == "github.com/lib/pq":
-		return Postgres
-	case pkg == "modernc.org/sqlite", pkg == "github.com/mattn/go-sqlite3":
-		return SQLite
-	}
-	return 0
-}
-
 // Dialect returns the dialect the Store speaks.
-func (s *Store) Dialect() Dialect { return s.dialect }
+func (s *Store) Dialect() Dialect { return Dialect(s.dialect) }
 
 const deliveryColumns = `org_id, msg_key, to_number, from_number, COALESCE(sid, ''), status,
 	error_code, attempts, version, lease_until, created_at, updated_at`
@@ -115,9 +89,8 @@ type queries struct {
 	create, get, bySID, update, audit, trail string
 }
 
-// newQueries writes the statements with $n placeholders and, for SQLite,
-// turns them into ?n.
-func newQueries(d Dialect) queries {
+// newQueries writes the statements with $n placeholders, in dialect d.
+func newQueries(d sqldb.Dialect) queries {
 	q := queries{
 		create: `INSERT INTO sms_deliveries (org_id, msg_key, to_number, from_number, sid, status,
 			error_code, attempts, version, lease_until, created_at, updated_at)
@@ -136,10 +109,8 @@ func newQueries(d Dialect) queries {
 		trail: `SELECT at, org_id, msg_key, event, to_masked, attempt, class, code, http_status, sid, status
 			FROM sms_audit WHERE org_id = $1 AND msg_key = $2 ORDER BY id`,
 	}
-	if d == SQLite {
-		r := strings.NewReplacer("$", "?")
-		q.create, q.get, q.bySID = r.Replace(q.create), r.Replace(q.get), r.Replace(q.bySID)
-		q.update, q.audit, q.trail = r.Replace(q.update), r.Replace(q.audit), r.Replace(q.trail)
+	for _, p := range []*string{&q.create, &q.get, &q.bySID, &q.update, &q.audit, &q.trail} {
+		*p = d.Rebind(*p)
 	}
 	return q
 }
@@ -154,7 +125,7 @@ func (s *Store) arg(t time.Time) any {
 		return nil
 	}
 	t = t.UTC().Truncate(time.Microsecond)
-	if s.dialect == SQLite {
+	if s.dialect == sqldb.SQLite {
 		return t.Format(sqliteTime)
 	}
 	return t

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/voxanne/resilience/internal/testenv"
 	"github.com/voxanne/resilience/twilioguard"
 	"github.com/voxanne/resilience/twilioguard/sqlstore"
 )
@@ -142,7 +143,7 @@ func TestAuditTrail(t *testing.T) {
 func TestNewNeedsAKnownDialect(t *testing.T) {
 	_, err := sqlstore.New(nil)
 	require.Error(t, err)
-	db := openSQLite(t, "")
+	db := testenv.SQLite(t, "")
 	s, err := sqlstore.New(db)
 	require.NoError(t, err)
 	assert.Equal(t, sqlstore.SQLite, s.Dialect())

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/voxanne/resilience/examples/server/internal/testenv"
+	"github.com/voxanne/resilience/internal/testenv"
 )
 
 // TestMain fails the package's tests if any goroutine outlives them.

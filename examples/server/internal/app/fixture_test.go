@@ -21,7 +21,7 @@ import (
 	"github.com/voxanne/resilience/examples/server/internal/app"
 	"github.com/voxanne/resilience/examples/server/internal/sandbox"
 	"github.com/voxanne/resilience/examples/server/internal/store"
-	"github.com/voxanne/resilience/examples/server/internal/testenv"
+	"github.com/voxanne/resilience/internal/testenv"
 	"github.com/voxanne/resilience/safecall"
 )
 

@@ -11,8 +11,8 @@ import (
 	"github.com/voxanne/resilience/breaker"
 	"github.com/voxanne/resilience/examples/server/internal/app"
 	"github.com/voxanne/resilience/examples/server/internal/sandbox"
-	"github.com/voxanne/resilience/examples/server/internal/testenv"
 	"github.com/voxanne/resilience/gcal/gcaltest"
+	"github.com/voxanne/resilience/internal/testenv"
 )
 
 // TestTwoInstancesShareBreakersAndBookings runs two instances on one

@@ -11,26 +11,20 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/voxanne/resilience/internal/sqldb"
 )
 
-// Dialect is the SQL database a Store talks to.
-type Dialect uint8
+// Dialect is the SQL database a Store talks to: the stores' shared one,
+// since the server's own Store has no public API to keep apart.
+type Dialect = sqldb.Dialect
 
 // The dialects.
 const (
-	Postgres Dialect = iota + 1
-	SQLite
+	Postgres = sqldb.Postgres
+	SQLite   = sqldb.SQLite
 )
-
-// String returns "postgres" or "sqlite".
-func (d Dialect) String() string {
-	if d == Postgres {
-		return "postgres"
-	}
-	return "sqlite"
-}
 
 // Errors of the Store.
 var (
@@ -63,12 +57,7 @@ func New(db *sql.DB, dialect Dialect, now func() time.Time) *Store {
 func (s *Store) DB() *sql.DB { return s.db }
 
 // q writes a statement with $n placeholders in the Store's dialect.
-func (s *Store) q(query string) string {
-	if s.dialect == SQLite {
-		return strings.ReplaceAll(query, "$", "?")
-	}
-	return query
-}
+func (s *Store) q(query string) string { return s.dialect.Rebind(query) }
 
 // ms is how times are stored: Unix milliseconds, the same in both dialects.
 func ms(t time.Time) int64 {
@@ -86,75 +75,25 @@ func fromMS(v int64) time.Time {
 }
 
 // unique reports whether err is a violated unique constraint.
-func (s *Store) unique(err error) bool {
-	var pgErr interface{ SQLState() string }
-	if errors.As(err, &pgErr) {
-		return pgErr.SQLState() == "23505"
-	}
-	var liteErr interface{ Code() int }
-	if errors.As(err, &liteErr) {
-		return liteErr.Code() == 2067 || liteErr.Code() == 1555 // SQLITE_CONSTRAINT_UNIQUE, _PRIMARYKEY
-	}
-	return false
-}
+func (s *Store) unique(err error) bool { return s.dialect.UniqueViolation(err) }
 
 // retry runs fn again while it fails with a lock conflict (SQLITE_BUSY
 // beyond busy_timeout, a PostgreSQL deadlock), a few times.
-func (s *Store) retry(ctx context.Context, fn func() error) error {
-	wait := 2 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || !s.busy(err) || attempt == 5 {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait *= 2
-	}
-}
-
-func (s *Store) busy(err error) bool {
-	var pgErr interface{ SQLState() string }
-	if errors.As(err, &pgErr) {
-		switch pgErr.SQLState() {
-		case "40001", "40P01":
-			return true
-		}
-	}
-	var liteErr interface{ Code() int }
-	if errors.As(err, &liteErr) {
-		switch liteErr.Code() & 0xff {
-		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
-			return true
-		}
-	}
-	return false
-}
+func (s *Store) retry(ctx context.Context, fn func() error) error { return s.dialect.Retry(ctx, fn) }
 
 // migrateLockKey serialises Migrate across instances on PostgreSQL.
 const migrateLockKey = 0x7365727665720001 // "server" + 1
 
-// Migrate creates the tables, idempotently; instances may run it at once.
-func (s *Store) Migrate(ctx context.Context) (err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	if s.dialect == Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLockKey)); err != nil {
-			return err
-		}
-	}
+// Migrate creates the tables, idempotently, in one transaction;
+// instances may run it at once.
+func (s *Store) Migrate(ctx context.Context) error {
+	return sqldb.Locked(ctx, s.db, s.dialect, migrateLockKey, func(tx sqldb.Execer) error {
+		return s.createTables(ctx, tx)
+	})
+}
+
+// createTables creates what is missing of the tables.
+func (s *Store) createTables(ctx context.Context, tx sqldb.Execer) error {
 	serial := "BIGSERIAL PRIMARY KEY"
 	if s.dialect == SQLite {
 		serial = "INTEGER PRIMARY KEY AUTOINCREMENT"
@@ -217,5 +156,5 @@ func (s *Store) Migrate(ctx context.Context) (err error) {
 			return fmt.Errorf("store: migrate: %w", err)
 		}
 	}
-	return tx.Commit()
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voxanne/resilience/examples/server/internal/store"
-	"github.com/voxanne/resilience/examples/server/internal/testenv"
+	"github.com/voxanne/resilience/internal/testenv"
 )
 
 func forEachDB(t *testing.T, fn func(t *testing.T, s *store.Store)) {

@@ -1,7 +1,8 @@
-// Package testenv gives the reference server's tests (and the chaos
-// command's) the real servers they run on: a PostgreSQL schema of their
-// own and a Redis key prefix of their own, from RESILIENCE_TEST_POSTGRES_URL
-// and RESILIENCE_TEST_REDIS_URL. Without them a test is skipped, or fails
+// Package testenv gives the module's tests (the SQL stores', the reference
+// server's and the chaos command's) the databases and servers they run on:
+// a PostgreSQL schema of their own and a Redis key prefix of their own, from
+// RESILIENCE_TEST_POSTGRES_URL and RESILIENCE_TEST_REDIS_URL, or a SQLite
+// file of their own. Without those variables a test is skipped, or fails
 // when RESILIENCE_TEST_REQUIRE_SERVERS=1.
 package testenv
 
@@ -9,14 +10,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
-	"net/url"
 	"os"
 	"sync"
 	"testing"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the pgx driver
 	"github.com/redis/go-redis/v9"
 )
 
@@ -37,36 +35,6 @@ func need(t testing.TB, env string) string {
 		t.Skipf("set %s to run against a real server", env)
 	}
 	return v
-}
-
-// Postgres returns a connection URL whose search_path is a new schema,
-// dropped when the test ends.
-func Postgres(t testing.TB) string {
-	t.Helper()
-	base := need(t, PostgresURLEnv)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := "srv_" + Random(8)
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		_ = admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // Redis returns the Redis URL and a key prefix of the test's own, whose
