@@ -61,7 +61,12 @@ func TestTwoInstancesShareBreakersAndBookings(t *testing.T) {
 	sb.Calendar.Fail(gcaltest.Fault{Op: gcaltest.OpInsert, Status: 503, Commit: true, Times: 4, Account: sandbox.Account(c.org)})
 	r = a.book(c, "retry", slot(3), "Ada", "+15551234567")
 	require.Equal(t, http.StatusServiceUnavailable, r.status, r.raw)
+	// The failed attempts opened A's circuit; the operator sees it open on
+	// B before resetting it. (A reset that reaches Redis before A's open
+	// does is undone by it: the later write wins.)
+	eventually(t, func() bool { return b.app.Breakers("calendar").Get(c.org).State() == breaker.Open }, "B adopts A's open circuit")
 	require.Equal(t, http.StatusOK, b.call("POST", "/api/admin/breakers/calendar/"+c.org+"/reset", token(t, "op", "staff"), "").status)
+	eventually(t, func() bool { return a.app.Breakers("calendar").Get(c.org).State() == breaker.Closed }, "A adopts the close")
 	sb.Calendar.ClearAccountFaults(sandbox.Account(c.org))
 	r = b.book(c, "retry", slot(3), "Ada", "+15551234567")
 	require.Equal(t, http.StatusOK, r.status, "the event was there already: %s", r.raw)
