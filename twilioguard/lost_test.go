@@ -80,6 +80,7 @@ func TestLostAnswersEndWithExactlyOneMessage(t *testing.T) {
 				want = "temporary"
 			}
 			assert.Equal(t, want, e.audit.all()[1].Class, "the class of the lost answer")
+			assert.NotContains(t, e.logs.String(), "reconcile failed", "the reconciliation succeeded")
 			stored, err := e.guard.Delivery(t.Context(), "org-1", "appt-1")
 			require.NoError(t, err)
 			assert.Equal(t, d, stored)
