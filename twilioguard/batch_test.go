@@ -179,7 +179,7 @@ func TestRefusedSendCountsNoAttempt(t *testing.T) {
 	stored, err := e.guard.Delivery(t.Context(), "down", "b")
 	require.NoError(t, err)
 	assert.Equal(t, 0, stored.Attempts, "no request was made")
-	assert.True(t, stored.LeaseUntil.IsZero())
+	require.True(t, stored.LeaseUntil.IsZero(), "the lease is given back for the next Send")
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -188,6 +188,7 @@ func TestRefusedSendCountsNoAttempt(t *testing.T) {
 	stored, err = e.guard.Delivery(t.Context(), "up", "c")
 	require.NoError(t, err)
 	assert.Equal(t, 0, stored.Attempts)
+	require.True(t, stored.LeaseUntil.IsZero(), "the lease is given back for the next Send")
 
 	d, err = e.guard.Send(t.Context(), clinicMsg("up", upClinic, "c"))
 	require.NoError(t, err)

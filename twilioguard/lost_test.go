@@ -113,7 +113,7 @@ func TestListingFailureLeavesUnknownUntilALaterSendReconciles(t *testing.T) {
 	stored, err := e.guard.Delivery(t.Context(), "org-1", "appt-1")
 	require.NoError(t, err)
 	assert.Equal(t, twilioguard.Unknown, stored.Status)
-	assert.True(t, stored.LeaseUntil.IsZero(), "the lease is given back for the next Send")
+	require.True(t, stored.LeaseUntil.IsZero(), "the lease is given back for the next Send")
 
 	d, err = e.guard.Send(t.Context(), msg("org-1", "appt-1"))
 	require.NoError(t, err)
@@ -183,7 +183,7 @@ func TestCanceledAfterTheRequestWasWrittenLeavesUnknown(t *testing.T) {
 	}()
 	d, err := e.guard.Send(ctx, msg("org-1", "appt-1"))
 	assert.Equal(t, safecall.Canceled, safecall.ClassOf(err))
-	assert.Equal(t, twilioguard.Unknown, d.Status, "recorded although the caller left")
+	require.Equal(t, twilioguard.Unknown, d.Status, "recorded although the caller left")
 
 	d, err = e.guard.Send(t.Context(), msg("org-1", "appt-1"))
 	require.NoError(t, err)
