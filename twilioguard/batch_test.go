@@ -90,7 +90,10 @@ func TestSendBatchKeepsOrderAndConcurrency(t *testing.T) {
 		msgs = append(msgs, m)
 	}
 	msgs = append(msgs, msgs[3]) // the same key twice in one batch
-	res := e.guard.SendBatch(t.Context(), msgs)
+	// Milliseconds of work: a Send that waits out a lease (2 minutes) fails.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	res := e.guard.SendBatch(ctx, msgs)
 	require.Len(t, res, len(msgs))
 	for i, r := range res {
 		if i == 7 {

@@ -204,7 +204,10 @@ func TestFollowerOutlivesACanceledLeader(t *testing.T) {
 	require.Eventually(t, func() bool { return e.creates() == 1 }, 5*time.Second, time.Millisecond)
 	follower := make(chan twilioguard.Delivery, 1)
 	go func() {
-		d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+		// Milliseconds of work: a follower never woken fails, not hangs.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		d, err := e.guard.Send(ctx, msg("org-1", "appt-1"))
 		assert.NoError(t, err)
 		follower <- d
 	}()
