@@ -90,7 +90,10 @@ func TestSendBatchKeepsOrderAndConcurrency(t *testing.T) {
 		msgs = append(msgs, m)
 	}
 	msgs = append(msgs, msgs[3]) // the same key twice in one batch
-	res := e.guard.SendBatch(t.Context(), msgs)
+	// Milliseconds of work: a Send that waits out a lease (2 minutes) fails.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	res := e.guard.SendBatch(ctx, msgs)
 	require.Len(t, res, len(msgs))
 	for i, r := range res {
 		if i == 7 {
@@ -179,7 +182,7 @@ func TestRefusedSendCountsNoAttempt(t *testing.T) {
 	stored, err := e.guard.Delivery(t.Context(), "down", "b")
 	require.NoError(t, err)
 	assert.Equal(t, 0, stored.Attempts, "no request was made")
-	assert.True(t, stored.LeaseUntil.IsZero())
+	require.True(t, stored.LeaseUntil.IsZero(), "the lease is given back for the next Send")
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -188,6 +191,7 @@ func TestRefusedSendCountsNoAttempt(t *testing.T) {
 	stored, err = e.guard.Delivery(t.Context(), "up", "c")
 	require.NoError(t, err)
 	assert.Equal(t, 0, stored.Attempts)
+	require.True(t, stored.LeaseUntil.IsZero(), "the lease is given back for the next Send")
 
 	d, err = e.guard.Send(t.Context(), clinicMsg("up", upClinic, "c"))
 	require.NoError(t, err)

@@ -112,3 +112,41 @@ func TestCheckNeedsEnoughDeliveriesToJudge(t *testing.T) {
 	assert.Equal(t, health.Healthy, r.Status, "3 failures of 3 are too few to call a trend")
 	assert.Equal(t, 3, r.Details["recentFailures"])
 }
+
+// WithFailureThreshold takes a share in (0, 1]; any other value keeps the
+// default of 20%.
+func TestFailureThresholdIsTakenOnlyInRange(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	run := func(t *testing.T, opts []twilioguard.Option, bad int) health.Status {
+		e := newEnv(t, append(opts, twilioguard.WithClock(func() time.Time { return now }))...)
+		for i := range 10 {
+			m := msg("org-1", fmt.Sprint(i))
+			if i < bad {
+				m.To = twiliotest.ToBlocked
+			}
+			_, _ = e.guard.Send(t.Context(), m)
+		}
+		r := e.guard.Check("SMS").Func(t.Context())
+		require.Contains(t, r.Message, fmt.Sprintf("%d of 10 recent deliveries failed", bad))
+		return r.Status
+	}
+	for _, tt := range []struct {
+		name    string
+		ratio   float64
+		healthy int // the most failures of 10 still Healthy
+	}{
+		{name: "0 keeps the default", ratio: 0, healthy: 2},
+		{name: "negative keeps the default", ratio: -0.1, healthy: 2},
+		{name: "above 1 keeps the default", ratio: 1.5, healthy: 2},
+		{name: "half", ratio: 0.5, healthy: 5},
+		{name: "1: never degraded by failures", ratio: 1, healthy: 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := []twilioguard.Option{twilioguard.WithFailureThreshold(tt.ratio)}
+			assert.Equal(t, health.Healthy, run(t, opts, tt.healthy))
+			if tt.healthy < 10 {
+				assert.Equal(t, health.Degraded, run(t, opts, tt.healthy+1))
+			}
+		})
+	}
+}

@@ -80,6 +80,7 @@ func TestLostAnswersEndWithExactlyOneMessage(t *testing.T) {
 				want = "temporary"
 			}
 			assert.Equal(t, want, e.audit.all()[1].Class, "the class of the lost answer")
+			assert.NotContains(t, e.logs.String(), "reconcile failed", "the reconciliation succeeded")
 			stored, err := e.guard.Delivery(t.Context(), "org-1", "appt-1")
 			require.NoError(t, err)
 			assert.Equal(t, d, stored)
@@ -112,7 +113,7 @@ func TestListingFailureLeavesUnknownUntilALaterSendReconciles(t *testing.T) {
 	stored, err := e.guard.Delivery(t.Context(), "org-1", "appt-1")
 	require.NoError(t, err)
 	assert.Equal(t, twilioguard.Unknown, stored.Status)
-	assert.True(t, stored.LeaseUntil.IsZero(), "the lease is given back for the next Send")
+	require.True(t, stored.LeaseUntil.IsZero(), "the lease is given back for the next Send")
 
 	d, err = e.guard.Send(t.Context(), msg("org-1", "appt-1"))
 	require.NoError(t, err)
@@ -182,7 +183,7 @@ func TestCanceledAfterTheRequestWasWrittenLeavesUnknown(t *testing.T) {
 	}()
 	d, err := e.guard.Send(ctx, msg("org-1", "appt-1"))
 	assert.Equal(t, safecall.Canceled, safecall.ClassOf(err))
-	assert.Equal(t, twilioguard.Unknown, d.Status, "recorded although the caller left")
+	require.Equal(t, twilioguard.Unknown, d.Status, "recorded although the caller left")
 
 	d, err = e.guard.Send(t.Context(), msg("org-1", "appt-1"))
 	require.NoError(t, err)
@@ -203,7 +204,10 @@ func TestFollowerOutlivesACanceledLeader(t *testing.T) {
 	require.Eventually(t, func() bool { return e.creates() == 1 }, 5*time.Second, time.Millisecond)
 	follower := make(chan twilioguard.Delivery, 1)
 	go func() {
-		d, err := e.guard.Send(t.Context(), msg("org-1", "appt-1"))
+		// Milliseconds of work: a follower never woken fails, not hangs.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		d, err := e.guard.Send(ctx, msg("org-1", "appt-1"))
 		assert.NoError(t, err)
 		follower <- d
 	}()

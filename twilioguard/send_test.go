@@ -269,4 +269,18 @@ func TestErrorAnswersReleaseTheirConnection(t *testing.T) {
 	}
 	assert.Equal(t, 3, e.creates())
 	assert.Equal(t, int32(1), dials.Load())
+
+	// An answer that goes on after its JSON: twilio-go's decoder stops at
+	// the end of the value, and would leave the rest, and the connection,
+	// hanging.
+	padded := `{"code":21211,"message":"The 'To' number is not a valid phone number.","status":400}` + strings.Repeat(" ", 8<<10)
+	e.fake.Script(clinic, twiliotest.Fault{Status: 400, Body: padded})
+	_, err := e.guard.Send(t.Context(), msg("org-1", "padded"))
+	var ge *twilioguard.Error
+	require.ErrorAs(t, err, &ge)
+	assert.Equal(t, 400, ge.HTTPStatus)
+	assert.Equal(t, 21211, ge.Code)
+	_, err = e.guard.Send(t.Context(), msg("org-1", "after"))
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), dials.Load(), "the padded answer's connection is reused")
 }
