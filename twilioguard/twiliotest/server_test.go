@@ -3,6 +3,7 @@ package twiliotest_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -316,4 +317,109 @@ func TestListFiltersByDay(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+}
+
+// getList answers a raw list request, so that the page fields twilio-go
+// hides (start, end, page) and the 400s can be checked.
+func getList(t *testing.T, s *twiliotest.Server, query string) (int, openapi.ListMessageResponse) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/2010-04-01/Accounts/"+s.AccountSID+"/Messages.json?"+query, nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(s.AccountSID, s.AuthToken)
+	resp, err := s.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	var page openapi.ListMessageResponse
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+	return resp.StatusCode, page
+}
+
+func sidsOf(page openapi.ListMessageResponse) []string {
+	out := []string{}
+	for _, m := range page.Messages {
+		out = append(out, *m.Sid)
+	}
+	return out
+}
+
+func TestListPageBoundaries(t *testing.T) {
+	s := newServer(t)
+	api := newAPI(t, s)
+	var sids []string // newest first
+	for i := range 5 {
+		if i == 2 {
+			_, err := send(api, clinic, "+15557654321", "someone else, between the pages")
+			require.NoError(t, err)
+			_, err = send(api, "+15557770000", patient, "another clinic")
+			require.NoError(t, err)
+		}
+		m, err := send(api, clinic, patient, "message "+strconv.Itoa(i))
+		require.NoError(t, err)
+		sids = append([]string{*m.Sid}, sids...)
+	}
+	mine := "To=%2B15551234567&From=%2B15005550006"
+
+	status, page := getList(t, s, mine+"&PageSize=1")
+	require.Equal(t, http.StatusOK, status, "PageSize 1 is Twilio's minimum")
+	assert.Equal(t, sids[:1], sidsOf(page))
+	assert.Equal(t, 0, page.Start)
+	assert.Equal(t, 0, page.End)
+	for _, bad := range []string{"PageSize=0", "PageSize=-1", "PageSize=x", "Page=-1", "Page=x", "PageToken=PASMnope", "PageToken=" + sids[0]} {
+		status, _ = getList(t, s, mine+"&"+bad)
+		assert.Equal(t, http.StatusBadRequest, status, bad)
+	}
+
+	status, page = getList(t, s, mine+"&PageSize=2&Page=0")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, sids[:2], sidsOf(page), "From and To both filter")
+	assert.Equal(t, 0, page.Page)
+	assert.Equal(t, 0, page.Start)
+	assert.Equal(t, 1, page.End, "end is the index of the page's last message")
+	assert.Nil(t, page.PreviousPageUri)
+	require.NotNil(t, page.NextPageUri)
+	next, err := url.Parse(*page.NextPageUri)
+	require.NoError(t, err)
+	assert.Equal(t, url.Values{"To": {patient}, "From": {clinic}, "PageSize": {"2"}, "Page": {"1"},
+		"PageToken": {"PA" + sids[1]}}, next.Query(), "the next page keeps the filters")
+	first, err := url.Parse(page.FirstPageUri)
+	require.NoError(t, err)
+	assert.Equal(t, url.Values{"To": {patient}, "From": {clinic}, "PageSize": {"2"}, "Page": {"0"}}, first.Query())
+
+	status, page = getList(t, s, next.RawQuery)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, sids[2:4], sidsOf(page))
+	assert.Equal(t, 1, page.Page)
+	assert.Equal(t, 2, page.Start)
+	assert.Equal(t, 3, page.End)
+	require.NotNil(t, page.PreviousPageUri)
+	prev, err := url.Parse(*page.PreviousPageUri)
+	require.NoError(t, err)
+	assert.Equal(t, "0", prev.Query().Get("Page"))
+
+	status, page = getList(t, s, mine+"&PageSize=2&Page=2")
+	require.Equal(t, http.StatusOK, status, "Page alone, without PageToken, skips Page*PageSize messages")
+	assert.Equal(t, sids[4:], sidsOf(page))
+	assert.Equal(t, 4, page.Start)
+	assert.Equal(t, 4, page.End)
+	assert.Nil(t, page.NextPageUri, "the last page has no next page")
+	require.NotNil(t, page.PreviousPageUri)
+	prev, err = url.Parse(*page.PreviousPageUri)
+	require.NoError(t, err)
+	assert.Equal(t, "1", prev.Query().Get("Page"))
+
+	status, page = getList(t, s, mine+"&PageSize=2&Page=1&PageToken=PA"+sids[0])
+	require.Equal(t, http.StatusOK, status, "a token names the message the page starts after")
+	assert.Equal(t, sids[1:3], sidsOf(page))
+	assert.Equal(t, 1, page.Start)
+
+	status, page = getList(t, s, mine+"&PageSize=5")
+	require.Equal(t, http.StatusOK, status)
+	assert.Len(t, page.Messages, 5)
+	assert.Nil(t, page.NextPageUri, "a page that holds the rest exactly is the last")
+
+	status, page = getList(t, s, mine+"&PageSize=2&Page=9")
+	require.Equal(t, http.StatusOK, status)
+	assert.Empty(t, page.Messages)
+	assert.Nil(t, page.NextPageUri)
 }
