@@ -233,7 +233,7 @@ func TestCreateValidatesLikeTwilio(t *testing.T) {
 
 	m, err := send(api, clinic, patient, strings.Repeat("é", 1600))
 	require.NoError(t, err, "the limit is 1,600 characters, not bytes")
-	assert.Equal(t, "24", *m.NumSegments)
+	assert.Equal(t, "11", *m.NumSegments, "é is in the GSM-7 alphabet")
 
 	svc := "MG00000000000000000000000000000001"
 	m, err = api.CreateMessage((&openapi.CreateMessageParams{}).SetMessagingServiceSid(svc).SetTo(patient).SetBody("hi"))
@@ -422,4 +422,41 @@ func TestListPageBoundaries(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	assert.Empty(t, page.Messages)
 	assert.Nil(t, page.NextPageUri)
+}
+
+func TestNumSegmentsCountsLikeTwilio(t *testing.T) {
+	r := strings.Repeat
+	tests := []struct {
+		name, body string
+		want       string
+	}{
+		{"GSM-7 fits one segment", r("a", 160), "1"},
+		{"GSM-7 one over", r("a", 161), "2"},
+		{"GSM-7 two full parts", r("a", 306), "2"},
+		{"GSM-7 one past two parts", r("a", 307), "3"},
+		{"CR and LF are GSM-7", r("a\r\n", 53) + "a", "1"},
+		{"accents in the GSM-7 alphabet", r("é", 1600), "11"},
+		{"GSM-7 Greek and symbols", r("ΔΩ£¥¿¡§", 22) + "ab", "1"},
+		{"extension characters take two septets", r("{", 80), "1"},
+		{"extension characters over one segment", r("{", 81), "2"},
+		{"an escape pair is not split across parts", r("a", 152) + "€" + r("a", 152), "3"},
+		{"UCS-2 fits one segment", r("Ж", 70), "1"},
+		{"UCS-2 one over", r("Ж", 71), "2"},
+		{"UCS-2 two full parts", r("Ж", 134), "2"},
+		{"UCS-2 one past two parts", r("Ж", 135), "3"},
+		{"a backtick is not GSM-7", "`" + r("a", 79), "2"},
+		{"a tab is not GSM-7", "\t" + r("a", 70), "2"},
+		{"emoji take two UTF-16 units", r("😀", 35), "1"},
+		{"emoji over one segment", r("😀", 36), "2"},
+		{"a surrogate pair is not split across parts", r("Ж", 66) + "😀" + r("Ж", 66), "3"},
+	}
+	s := newServer(t)
+	api := newAPI(t, s)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := send(api, clinic, patient, tt.body)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, *m.NumSegments)
+		})
+	}
 }
