@@ -273,7 +273,6 @@ type errorJSON struct {
 type answer struct {
 	status int
 	body   []byte
-	header http.Header
 }
 
 func jsonAnswer(status int, v any) answer {
@@ -295,12 +294,7 @@ func errorAnswer(status, code int, msg string) answer {
 
 // write sends the answer and returns its status.
 func (a answer) write(w http.ResponseWriter) int {
-	for k, v := range a.header {
-		w.Header()[k] = v
-	}
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(a.status)
 	_, _ = w.Write(a.body)
 	return a.status

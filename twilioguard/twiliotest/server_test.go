@@ -460,3 +460,32 @@ func TestNumSegmentsCountsLikeTwilio(t *testing.T) {
 		})
 	}
 }
+
+func TestStatusCallbackMustBeAbsoluteHTTP(t *testing.T) {
+	s := newServer(t)
+	api := newAPI(t, s)
+	for _, u := range []string{"https://clinic.example.com/status", "http://clinic.example.com/status"} {
+		_, err := api.CreateMessage((&openapi.CreateMessageParams{}).
+			SetFrom(clinic).SetTo(patient).SetBody("hi").SetStatusCallback(u))
+		assert.NoError(t, err, u)
+	}
+	for _, u := range []string{"ftp://clinic.example.com/status", "/status", "https:///status"} {
+		_, err := api.CreateMessage((&openapi.CreateMessageParams{}).
+			SetFrom(clinic).SetTo(patient).SetBody("hi").SetStatusCallback(u))
+		assert.Equal(t, 21609, restError(t, err).Code, u)
+	}
+}
+
+func TestWithPageSizeIgnoresNonPositive(t *testing.T) {
+	for _, n := range []int{0, -1} {
+		s := newServer(t, twiliotest.WithPageSize(n))
+		status, page := getList(t, s, "")
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, 50, page.PageSize, "Twilio's default")
+	}
+	s := newServer(t, twiliotest.WithPageSize(5000))
+	_, page := getList(t, s, "")
+	assert.Equal(t, 1000, page.PageSize, "Twilio's maximum")
+	_, page = getList(t, s, "PageSize=1001")
+	assert.Equal(t, 1000, page.PageSize)
+}
