@@ -289,19 +289,9 @@ func TestListFiltersByDay(t *testing.T) {
 
 	get := func(query string) []string {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, s.URL+"/2010-04-01/Accounts/"+s.AccountSID+"/Messages.json?"+query, nil)
-		require.NoError(t, err)
-		req.SetBasicAuth(s.AccountSID, s.AuthToken)
-		resp, err := s.Client().Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var page openapi.ListMessageResponse
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
-		var sids []string
-		for _, m := range page.Messages {
-			sids = append(sids, *m.Sid)
-		}
-		return sids
+		status, page := getList(t, s, query)
+		require.Equal(t, http.StatusOK, status)
+		return sidsOf(page)
 	}
 	assert.Equal(t, []string{*first.Sid}, get("DateSent=2026-03-01"))
 	assert.Equal(t, []string{*second.Sid}, get("DateSent%3E=2026-03-02"))
@@ -310,13 +300,8 @@ func TestListFiltersByDay(t *testing.T) {
 
 	_, err = api.ListMessage((&openapi.ListMessageParams{}).SetDateSent(now))
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodGet, s.URL+"/2010-04-01/Accounts/"+s.AccountSID+"/Messages.json?DateSent=yesterday", nil)
-	require.NoError(t, err)
-	req.SetBasicAuth(s.AccountSID, s.AuthToken)
-	resp, err := s.Client().Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	status, _ := getList(t, s, "DateSent=yesterday")
+	assert.Equal(t, http.StatusBadRequest, status)
 }
 
 // getList answers a raw list request, so that the page fields twilio-go
