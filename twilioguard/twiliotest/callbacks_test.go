@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -163,4 +164,48 @@ func TestCloseStopsTheLifecycle(t *testing.T) {
 	assert.Empty(t, r.statuses())
 	m, _ := s.Message(sid)
 	assert.Equal(t, "queued", m.Status)
+}
+
+func TestCallbackOfAMessagingServiceMessage(t *testing.T) {
+	s := newServer(t)
+	r := newReceiver(t, s.AuthToken)
+	svc := "MG00000000000000000000000000000001"
+	m, err := newAPI(t, s).CreateMessage((&openapi.CreateMessageParams{}).
+		SetMessagingServiceSid(svc).SetTo(patient).SetBody("hi").SetStatusCallback(r.url))
+	require.NoError(t, err)
+
+	require.NoError(t, s.Advance(t.Context(), *m.Sid, 30007, "sent", "failed"))
+	r.mu.Lock()
+	got := r.got
+	r.mu.Unlock()
+	require.Len(t, got, 2)
+	assert.Equal(t, svc, got[0].Get("MessagingServiceSid"))
+	assert.False(t, got[0].Has("From"), "no From until the service picks one")
+	assert.False(t, got[0].Has("ErrorCode"), "only a failed status carries the error code")
+	assert.Equal(t, "30007", got[1].Get("ErrorCode"))
+}
+
+func TestAdvanceAcceptsEvery2xx(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		ok     bool
+	}{{200, true}, {299, true}, {300, false}, {500, false}} {
+		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(tt.status)
+			}))
+			t.Cleanup(srv.Close)
+			s := newServer(t)
+			sid := sendWithCallback(t, newAPI(t, s), srv.URL)
+			err := s.Advance(t.Context(), sid, 0, "sent", "delivered")
+			m, _ := s.Message(sid)
+			if tt.ok {
+				require.NoError(t, err)
+				assert.Equal(t, "delivered", m.Status)
+				return
+			}
+			assert.ErrorContains(t, err, "answered "+strconv.Itoa(tt.status))
+			assert.Equal(t, "sent", m.Status, "Advance stops at the refused callback")
+		})
+	}
 }

@@ -206,3 +206,24 @@ func TestUnscriptEndsOneSendersOutage(t *testing.T) {
 	assert.Equal(t, 503, resp.StatusCode, "the other sender's stays")
 	assert.Len(t, s.Messages(), 1)
 }
+
+func TestFetchFaultsApplyToTheMessagesSender(t *testing.T) {
+	s := newServer(t)
+	api := newAPI(t, s)
+	svc := "MG00000000000000000000000000000001"
+	fromNumber, err := send(api, clinic, patient, "from a number")
+	require.NoError(t, err)
+	fromService, err := api.CreateMessage((&openapi.CreateMessageParams{}).
+		SetMessagingServiceSid(svc).SetTo(patient).SetBody("through a service"))
+	require.NoError(t, err)
+	s.Script(clinic, twiliotest.Fault{Op: twiliotest.Fetch, Status: 500})
+	s.Script(svc, twiliotest.Fault{Op: twiliotest.Fetch, Status: 503})
+
+	_, err = api.FetchMessage(*fromNumber.Sid, nil)
+	assert.Equal(t, 500, restError(t, err).Status)
+	_, err = api.FetchMessage(*fromService.Sid, nil)
+	assert.Equal(t, 503, restError(t, err).Status)
+	log := s.Requests()
+	assert.Equal(t, clinic, log[len(log)-2].Sender)
+	assert.Equal(t, svc, log[len(log)-1].Sender)
+}

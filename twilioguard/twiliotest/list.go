@@ -142,7 +142,7 @@ func (s *Server) list(path string, q url.Values) answer {
 	end := min(start+size, len(found))
 
 	out := listJSON{
-		Messages: make([]messageJSON, 0, end-start),
+		Messages: []messageJSON{}, // [], not null, when empty
 		Page:     page,
 		PageSize: size,
 		Start:    start,

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -204,20 +206,59 @@ func render(m Message) messageJSON {
 	return j
 }
 
-// segments is how many SMS segments carry body: 160 GSM-7 characters in
-// one, 153 per part beyond; 70 and 67 for text outside GSM-7.
+// gsm7 is the GSM 03.38 default alphabet; the characters of gsm7Ext, its
+// extension table, take two septets (an escape and the character).
+const (
+	gsm7 = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+		"¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+	gsm7Ext = "\f^{}\\[~]|€"
+)
+
+// segments is how many SMS segments carry body, as Twilio counts them: in
+// GSM-7 when every character is in its alphabet, 160 septets in one
+// segment or 153 per part; else in UCS-2, 70 UTF-16 units in one or 67 per
+// part. A character that takes two (an extension character, one outside
+// the Basic Multilingual Plane) is never split across parts.
 func segments(body string) int {
-	n, single, part := utf8.RuneCountInString(body), 160, 153
-	for _, r := range body {
-		if r > 0x7e || (r < 0x20 && r != '\n' && r != '\r') {
-			single, part = 70, 67
-			break
+	widths, single, part := gsmWidths(body), 160, 153
+	if widths == nil {
+		single, part = 70, 67
+		for _, r := range body {
+			widths = append(widths, utf16.RuneLen(r))
 		}
 	}
-	if n <= single {
+	total := 0
+	for _, w := range widths {
+		total += w
+	}
+	if total <= single {
 		return 1
 	}
-	return (n + part - 1) / part
+	n, used := 1, 0
+	for _, w := range widths {
+		if used+w > part {
+			n, used = n+1, 0
+		}
+		used += w
+	}
+	return n
+}
+
+// gsmWidths is the septets each character of body takes in GSM-7, or nil
+// when body is empty or not all GSM-7.
+func gsmWidths(body string) []int {
+	var widths []int
+	for _, r := range body {
+		switch {
+		case strings.ContainsRune(gsm7, r):
+			widths = append(widths, 1)
+		case strings.ContainsRune(gsm7Ext, r):
+			widths = append(widths, 2)
+		default:
+			return nil
+		}
+	}
+	return widths
 }
 
 // errorJSON is Twilio's error body.
@@ -232,7 +273,6 @@ type errorJSON struct {
 type answer struct {
 	status int
 	body   []byte
-	header http.Header
 }
 
 func jsonAnswer(status int, v any) answer {
@@ -254,12 +294,7 @@ func errorAnswer(status, code int, msg string) answer {
 
 // write sends the answer and returns its status.
 func (a answer) write(w http.ResponseWriter) int {
-	for k, v := range a.header {
-		w.Header()[k] = v
-	}
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(a.status)
 	_, _ = w.Write(a.body)
 	return a.status

@@ -3,6 +3,7 @@ package twiliotest_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -232,7 +233,7 @@ func TestCreateValidatesLikeTwilio(t *testing.T) {
 
 	m, err := send(api, clinic, patient, strings.Repeat("é", 1600))
 	require.NoError(t, err, "the limit is 1,600 characters, not bytes")
-	assert.Equal(t, "24", *m.NumSegments)
+	assert.Equal(t, "11", *m.NumSegments, "é is in the GSM-7 alphabet")
 
 	svc := "MG00000000000000000000000000000001"
 	m, err = api.CreateMessage((&openapi.CreateMessageParams{}).SetMessagingServiceSid(svc).SetTo(patient).SetBody("hi"))
@@ -288,19 +289,9 @@ func TestListFiltersByDay(t *testing.T) {
 
 	get := func(query string) []string {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, s.URL+"/2010-04-01/Accounts/"+s.AccountSID+"/Messages.json?"+query, nil)
-		require.NoError(t, err)
-		req.SetBasicAuth(s.AccountSID, s.AuthToken)
-		resp, err := s.Client().Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var page openapi.ListMessageResponse
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
-		var sids []string
-		for _, m := range page.Messages {
-			sids = append(sids, *m.Sid)
-		}
-		return sids
+		status, page := getList(t, s, query)
+		require.Equal(t, http.StatusOK, status)
+		return sidsOf(page)
 	}
 	assert.Equal(t, []string{*first.Sid}, get("DateSent=2026-03-01"))
 	assert.Equal(t, []string{*second.Sid}, get("DateSent%3E=2026-03-02"))
@@ -309,11 +300,177 @@ func TestListFiltersByDay(t *testing.T) {
 
 	_, err = api.ListMessage((&openapi.ListMessageParams{}).SetDateSent(now))
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodGet, s.URL+"/2010-04-01/Accounts/"+s.AccountSID+"/Messages.json?DateSent=yesterday", nil)
+	status, _ := getList(t, s, "DateSent=yesterday")
+	assert.Equal(t, http.StatusBadRequest, status)
+}
+
+// getList answers a raw list request, so that the page fields twilio-go
+// hides (start, end, page) and the 400s can be checked.
+func getList(t *testing.T, s *twiliotest.Server, query string) (int, openapi.ListMessageResponse) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/2010-04-01/Accounts/"+s.AccountSID+"/Messages.json?"+query, nil)
 	require.NoError(t, err)
 	req.SetBasicAuth(s.AccountSID, s.AuthToken)
 	resp, err := s.Client().Do(req)
 	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	defer resp.Body.Close()
+	assert.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	var page openapi.ListMessageResponse
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+	return resp.StatusCode, page
+}
+
+func sidsOf(page openapi.ListMessageResponse) []string {
+	out := []string{}
+	for _, m := range page.Messages {
+		out = append(out, *m.Sid)
+	}
+	return out
+}
+
+func TestListPageBoundaries(t *testing.T) {
+	s := newServer(t)
+	api := newAPI(t, s)
+	var sids []string // newest first
+	for i := range 5 {
+		if i == 2 {
+			_, err := send(api, clinic, "+15557654321", "someone else, between the pages")
+			require.NoError(t, err)
+			_, err = send(api, "+15557770000", patient, "another clinic")
+			require.NoError(t, err)
+		}
+		m, err := send(api, clinic, patient, "message "+strconv.Itoa(i))
+		require.NoError(t, err)
+		sids = append([]string{*m.Sid}, sids...)
+	}
+	mine := "To=%2B15551234567&From=%2B15005550006"
+
+	status, page := getList(t, s, mine+"&PageSize=1")
+	require.Equal(t, http.StatusOK, status, "PageSize 1 is Twilio's minimum")
+	assert.Equal(t, sids[:1], sidsOf(page))
+	assert.Equal(t, 0, page.Start)
+	assert.Equal(t, 0, page.End)
+	for _, bad := range []string{"PageSize=0", "PageSize=-1", "PageSize=x", "Page=-1", "Page=x", "PageToken=PASMnope", "PageToken=" + sids[0]} {
+		status, _ = getList(t, s, mine+"&"+bad)
+		assert.Equal(t, http.StatusBadRequest, status, bad)
+	}
+
+	status, page = getList(t, s, mine+"&PageSize=2&Page=0")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, sids[:2], sidsOf(page), "From and To both filter")
+	assert.Equal(t, 0, page.Page)
+	assert.Equal(t, 0, page.Start)
+	assert.Equal(t, 1, page.End, "end is the index of the page's last message")
+	assert.Nil(t, page.PreviousPageUri)
+	require.NotNil(t, page.NextPageUri)
+	next, err := url.Parse(*page.NextPageUri)
+	require.NoError(t, err)
+	assert.Equal(t, url.Values{"To": {patient}, "From": {clinic}, "PageSize": {"2"}, "Page": {"1"},
+		"PageToken": {"PA" + sids[1]}}, next.Query(), "the next page keeps the filters")
+	first, err := url.Parse(page.FirstPageUri)
+	require.NoError(t, err)
+	assert.Equal(t, url.Values{"To": {patient}, "From": {clinic}, "PageSize": {"2"}, "Page": {"0"}}, first.Query())
+
+	status, page = getList(t, s, next.RawQuery)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, sids[2:4], sidsOf(page))
+	assert.Equal(t, 1, page.Page)
+	assert.Equal(t, 2, page.Start)
+	assert.Equal(t, 3, page.End)
+	require.NotNil(t, page.PreviousPageUri)
+	prev, err := url.Parse(*page.PreviousPageUri)
+	require.NoError(t, err)
+	assert.Equal(t, "0", prev.Query().Get("Page"))
+
+	status, page = getList(t, s, mine+"&PageSize=2&Page=2")
+	require.Equal(t, http.StatusOK, status, "Page alone, without PageToken, skips Page*PageSize messages")
+	assert.Equal(t, sids[4:], sidsOf(page))
+	assert.Equal(t, 4, page.Start)
+	assert.Equal(t, 4, page.End)
+	assert.Nil(t, page.NextPageUri, "the last page has no next page")
+	require.NotNil(t, page.PreviousPageUri)
+	prev, err = url.Parse(*page.PreviousPageUri)
+	require.NoError(t, err)
+	assert.Equal(t, "1", prev.Query().Get("Page"))
+
+	status, page = getList(t, s, mine+"&PageSize=2&Page=1&PageToken=PA"+sids[0])
+	require.Equal(t, http.StatusOK, status, "a token names the message the page starts after")
+	assert.Equal(t, sids[1:3], sidsOf(page))
+	assert.Equal(t, 1, page.Start)
+
+	status, page = getList(t, s, mine+"&PageSize=5")
+	require.Equal(t, http.StatusOK, status)
+	assert.Len(t, page.Messages, 5)
+	assert.Nil(t, page.NextPageUri, "a page that holds the rest exactly is the last")
+
+	status, page = getList(t, s, mine+"&PageSize=2&Page=9")
+	require.Equal(t, http.StatusOK, status)
+	assert.Empty(t, page.Messages)
+	assert.Nil(t, page.NextPageUri)
+}
+
+func TestNumSegmentsCountsLikeTwilio(t *testing.T) {
+	r := strings.Repeat
+	tests := []struct {
+		name, body string
+		want       string
+	}{
+		{"GSM-7 fits one segment", r("a", 160), "1"},
+		{"GSM-7 one over", r("a", 161), "2"},
+		{"GSM-7 two full parts", r("a", 306), "2"},
+		{"GSM-7 one past two parts", r("a", 307), "3"},
+		{"CR and LF are GSM-7", r("a\r\n", 53) + "a", "1"},
+		{"accents in the GSM-7 alphabet", r("é", 1600), "11"},
+		{"GSM-7 Greek and symbols", r("ΔΩ£¥¿¡§", 22) + "ab", "1"},
+		{"extension characters take two septets", r("{", 80), "1"},
+		{"extension characters over one segment", r("{", 81), "2"},
+		{"an escape pair is not split across parts", r("a", 152) + "€" + r("a", 152), "3"},
+		{"UCS-2 fits one segment", r("Ж", 70), "1"},
+		{"UCS-2 one over", r("Ж", 71), "2"},
+		{"UCS-2 two full parts", r("Ж", 134), "2"},
+		{"UCS-2 one past two parts", r("Ж", 135), "3"},
+		{"a backtick is not GSM-7", "`" + r("a", 79), "2"},
+		{"a tab is not GSM-7", "\t" + r("a", 70), "2"},
+		{"emoji take two UTF-16 units", r("😀", 35), "1"},
+		{"emoji over one segment", r("😀", 36), "2"},
+		{"a surrogate pair is not split across parts", r("Ж", 66) + "😀" + r("Ж", 66), "3"},
+	}
+	s := newServer(t)
+	api := newAPI(t, s)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := send(api, clinic, patient, tt.body)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, *m.NumSegments)
+		})
+	}
+}
+
+func TestStatusCallbackMustBeAbsoluteHTTP(t *testing.T) {
+	s := newServer(t)
+	api := newAPI(t, s)
+	for _, u := range []string{"https://clinic.example.com/status", "http://clinic.example.com/status"} {
+		_, err := api.CreateMessage((&openapi.CreateMessageParams{}).
+			SetFrom(clinic).SetTo(patient).SetBody("hi").SetStatusCallback(u))
+		assert.NoError(t, err, u)
+	}
+	for _, u := range []string{"ftp://clinic.example.com/status", "/status", "https:///status"} {
+		_, err := api.CreateMessage((&openapi.CreateMessageParams{}).
+			SetFrom(clinic).SetTo(patient).SetBody("hi").SetStatusCallback(u))
+		assert.Equal(t, 21609, restError(t, err).Code, u)
+	}
+}
+
+func TestWithPageSizeIgnoresNonPositive(t *testing.T) {
+	for _, n := range []int{0, -1} {
+		s := newServer(t, twiliotest.WithPageSize(n))
+		status, page := getList(t, s, "")
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, 50, page.PageSize, "Twilio's default")
+	}
+	s := newServer(t, twiliotest.WithPageSize(5000))
+	_, page := getList(t, s, "")
+	assert.Equal(t, 1000, page.PageSize, "Twilio's maximum")
+	_, page = getList(t, s, "PageSize=1001")
+	assert.Equal(t, 1000, page.PageSize)
 }
