@@ -12,6 +12,7 @@ import (
 	"github.com/voxanne/resilience/gcal/gcaltest"
 	"github.com/voxanne/resilience/twilioguard"
 	"github.com/voxanne/resilience/twilioguard/twiliotest"
+	"google.golang.org/api/calendar/v3"
 )
 
 // check is one line of the report's checks.
@@ -76,7 +77,7 @@ func (r *harness) check(ctx context.Context, rep *report) error {
 	}
 	rep.events, rep.messages = cal.events, sms.messages
 	rep.pendingTexts = sms.pending
-	rep.examples = append(rep.examples, sms.examples...)
+	rep.examples = append(append(rep.examples, cal.examples...), sms.examples...)
 
 	add := func(name, observed, bound string, ok bool) {
 		rep.checks = append(rep.checks, check{name, observed, bound, ok})
@@ -135,6 +136,25 @@ type calendarFindings struct {
 	perKey, perSlot int // events beyond one per key, live events beyond one per slot
 	orphans         int // events whose appointment the database does not have
 	disagree        int
+	examples        []string
+}
+
+// disagreement describes an appointment on which the calendar and the
+// database disagree, with the calendar requests that named its event.
+func (r *harness) disagreement(c *clinic, a store.Appointment, e *calendar.Event) string {
+	ev := "no event"
+	if e != nil {
+		ev = fmt.Sprintf("event %q (created %s, updated %s)", e.Status, e.Created, e.Updated)
+	}
+	var reqs []string
+	id := gcal.EventID(c.org, a.Key)
+	for _, q := range r.sb.Calendar.Requests() {
+		if q.EventID == id {
+			reqs = append(reqs, fmt.Sprintf("%s %d faulted=%v at %s", q.Op, q.Status, q.Faulted, q.At.Format("15:04:05.000")))
+		}
+	}
+	return fmt.Sprintf("appointment %s (%s clinic): database %q (attempted %v, event %q, updated %s), calendar %s; requests naming the event: %v",
+		a.Key, c.role, a.Status, a.Attempted, a.EventID, a.UpdatedAt.Format("15:04:05.000"), ev, reqs)
 }
 
 func (r *harness) checkCalendar(ctx context.Context) (calendarFindings, error) {
@@ -155,7 +175,15 @@ func (r *harness) checkCalendar(ctx context.Context) (calendarFindings, error) {
 		}
 		keys, slots := make(map[string]int), make(map[string]int)
 		live := make(map[string]bool)
+		disagree := func(a store.Appointment, e *calendar.Event) {
+			f.disagree++
+			if len(f.examples) < 5 {
+				f.examples = append(f.examples, r.disagreement(c, a, e))
+			}
+		}
+		events := make(map[string]*calendar.Event)
 		for _, e := range r.sb.Calendar.Events(sandbox.Account(c.org)) {
+			events[e.Id] = e
 			f.events++
 			m := keyInDescription.FindStringSubmatch(e.Description)
 			if m == nil {
@@ -176,12 +204,12 @@ func (r *harness) checkCalendar(ctx context.Context) (calendarFindings, error) {
 				f.perSlot++
 			}
 			if !booked[e.Id] {
-				f.disagree++
+				disagree(byKey[m[1]], e)
 			}
 		}
-		for id := range booked {
-			if !live[id] {
-				f.disagree++
+		for _, a := range appts {
+			if a.Status == store.Booked && !live[a.EventID] {
+				disagree(a, events[a.EventID])
 			}
 		}
 	}
