@@ -17,7 +17,8 @@ const settleRound = 500 * time.Millisecond
 
 // settle waits, until by, for the run to come to rest once the faults are
 // over: every calendar linked, every booking that failed booked (its
-// caller calls back with the same key), the texts the outbox holds sent
+// caller calls back with the same key), every cancellation confirmed by
+// the calendar, the texts the outbox holds sent
 // (asked again through the API where the request can be repeated), every
 // status callback delivered. It returns how long that took and whether
 // the run came to rest before by.
@@ -42,7 +43,8 @@ func (r *harness) settle(ctx context.Context, by time.Time) (time.Duration, bool
 }
 
 // unfinished returns the requests to make again: the bookings left failed
-// or pending, and the texts still pending whose request can be repeated
+// or pending (and, as nothing, the cancellations the server is still
+// finishing), and the texts still pending whose request can be repeated
 // (a cancellation's text waits for the outbox: its booking cannot be asked
 // again).
 func (r *harness) unfinished(ctx context.Context) []func() {
@@ -53,8 +55,11 @@ func (r *harness) unfinished(ctx context.Context) []func() {
 			continue
 		}
 		for _, a := range appts {
-			if a.Status == store.Failed || a.Status == store.Pending {
+			switch a.Status {
+			case store.Failed, store.Pending:
 				redo = append(redo, r.again(ctx, c, "POST", "/api/appointments", a.Key, c.recall(c.bookings, a.Key)))
+			case store.Cancelling:
+				redo = append(redo, func() {}) // the server asks the calendar again itself
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/voxanne/resilience/examples/server/internal/store"
 	"github.com/voxanne/resilience/gcal"
+	"github.com/voxanne/resilience/safecall"
 	"github.com/voxanne/resilience/tenant"
 	"github.com/voxanne/resilience/twilioguard"
 )
@@ -189,7 +190,7 @@ func (a *App) book(w http.ResponseWriter, r *http.Request) {
 	case store.Booked:
 		a.answerBooking(ctx, w, r, appt, http.StatusOK)
 		return
-	case store.Cancelled:
+	case store.Cancelled, store.Cancelling:
 		writeError(w, r, http.StatusConflict, "appointment_cancelled",
 			"That appointment was cancelled. A new booking needs a new Idempotency-Key.")
 		return
@@ -242,8 +243,12 @@ func (a *App) book(w http.ResponseWriter, r *http.Request) {
 	}
 	appt, err = a.store.Transition(ctx, t.OrgID, key, []string{store.Pending, store.Failed, store.Booked}, store.Booked, ev.ID)
 	if errors.Is(err, store.ErrConflict) {
-		// Cancelled while it was being booked: the cancellation wins.
-		a.metrics.call("calendar", "cancel", a.calendar.Cancel(ctx, t.OrgID, key))
+		// Cancelled while it was being booked: the cancellation wins, and
+		// the event just made goes too. Should the calendar fail, the
+		// appointment is Cancelling again and the server asks once more.
+		if now, err := a.store.Transition(ctx, t.OrgID, key, []string{store.Cancelled, store.Cancelling}, store.Cancelling, ""); err == nil {
+			_, _ = a.finishCancel(ctx, now)
+		}
 		writeError(w, r, http.StatusConflict, "appointment_cancelled", "That appointment was cancelled while it was being booked.")
 		return
 	}
@@ -318,7 +323,11 @@ func (a *App) listAppointments(w http.ResponseWriter, r *http.Request) {
 }
 
 // cancel is DELETE /api/appointments/{key}: it cancels the event and texts
-// the patient, once. Cancelling again answers the same.
+// the patient, once. Cancelling again answers the same. The cancellation
+// is recorded before the calendar is asked: when the calendar cannot
+// confirm it (its answer was lost, it is down), the answer is 202 with the
+// status "cancelling", and the server asks the calendar again until it
+// does (finishCancellations).
 func (a *App) cancel(w http.ResponseWriter, r *http.Request) {
 	t, _ := tenant.FromContext(r.Context())
 	key := r.PathValue("key")
@@ -329,44 +338,113 @@ func (a *App) cancel(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), a.callTimeout())
 	defer cancel()
 	appt, err := a.store.Appointment(ctx, t.OrgID, key)
-	if errors.Is(err, store.ErrNotFound) {
+	for try := 0; err == nil && appt.Status != store.Cancelled && appt.Status != store.Cancelling && try < 3; try++ {
+		// An appointment the calendar was never asked to book is cancelled
+		// here; the others wait for the calendar's word.
+		to := store.Cancelled
+		if appt.Attempted || appt.Status == store.Booked {
+			to = store.Cancelling
+		}
+		var moved store.Appointment
+		moved, err = a.store.Transition(ctx, t.OrgID, key,
+			[]string{store.Pending, store.Booked, store.Failed, store.Rejected}, to, "")
+		if errors.Is(err, store.ErrConflict) {
+			appt, err = a.store.Appointment(ctx, t.OrgID, key) // moved meanwhile: look again
+			continue
+		}
+		appt = moved
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		writeError(w, r, http.StatusNotFound, "not_found", "There is no appointment with that key.")
 		return
-	}
-	if err != nil {
-		a.internal(w, r, "load appointment", err)
+	case err != nil:
+		a.internal(w, r, "cancel appointment", err)
+		return
+	case appt.Status != store.Cancelled && appt.Status != store.Cancelling:
+		a.internal(w, r, "cancel appointment", fmt.Errorf("appointment %s kept moving: %s", key, appt.Status))
 		return
 	}
-	if appt.Status != store.Cancelled {
-		if appt.Attempted || appt.Status == store.Booked {
-			err := a.calendar.Cancel(ctx, t.OrgID, key)
-			a.metrics.call("calendar", "cancel", err)
-			if err != nil {
-				a.vendorFailed(w, r, "calendar", "cancel", err)
-				return
-			}
-		}
-		appt, err = a.store.Transition(ctx, t.OrgID, key,
-			[]string{store.Pending, store.Booked, store.Failed, store.Rejected}, store.Cancelled, "")
-		if err != nil && !errors.Is(err, store.ErrConflict) {
-			a.internal(w, r, "cancel appointment", err)
-			return
-		}
-		if appt, err = a.store.Appointment(ctx, t.OrgID, key); err != nil {
-			a.internal(w, r, "load appointment", err)
-			return
+	clinic := a.clinic(ctx, t.OrgID)
+	status := http.StatusOK
+	if appt.Status == store.Cancelling {
+		if appt, err = a.finishCancel(ctx, appt); err != nil {
+			a.log.Warn("calendar cancel failed: the server will ask again", "request", infoOf(r.Context()).id,
+				"org", t.OrgID, "class", safecall.ClassOf(err).String(), "err", err)
 		}
 	}
-	clinic := a.clinic(ctx, t.OrgID)
 	out := a.appointmentJSON(appt)
 	out.Message = "The appointment for " + clinic.when(appt.Start) + " is cancelled."
-	if appt.Phone != "" && appt.EventID != "" {
-		txt := a.queueText(ctx, store.Text{
-			OrgID: t.OrgID, Key: cancellationKey(key), Kind: "cancellation", To: appt.Phone,
-			From: a.sender(t.OrgID, clinic.SMSFrom),
-			Body: clinic.name() + ": your appointment for " + clinic.when(appt.Start) + " is cancelled.",
-		})
+	if appt.Status == store.Cancelling {
+		status = http.StatusAccepted
+		out.Message = "The appointment is being cancelled: the clinic's calendar will show it shortly."
+	} else if txt, ok := a.textCancellation(ctx, appt, clinic); ok {
 		out.Text = &txt
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, status, out)
+}
+
+// finishCancel asks the calendar to cancel the event of a Cancelling
+// appointment and, once it has, records it Cancelled (the caller texts the
+// patient: textCancellation). When the calendar fails, the appointment stays Cancelling (its time is
+// touched, so that the next try waits) and the error is returned.
+func (a *App) finishCancel(ctx context.Context, appt store.Appointment) (store.Appointment, error) {
+	err := a.calendar.Cancel(ctx, appt.OrgID, appt.Key)
+	a.metrics.call("calendar", "cancel", err)
+	if err != nil {
+		if got, terr := a.store.Transition(ctx, appt.OrgID, appt.Key, []string{store.Cancelling}, store.Cancelling, ""); terr == nil {
+			appt = got
+		}
+		return appt, err
+	}
+	got, err := a.store.Transition(ctx, appt.OrgID, appt.Key, []string{store.Cancelling}, store.Cancelled, "")
+	if errors.Is(err, store.ErrConflict) {
+		got, err = a.store.Appointment(ctx, appt.OrgID, appt.Key) // finished meanwhile
+	}
+	if err != nil {
+		return appt, err
+	}
+	return got, nil
+}
+
+// textCancellation texts the patient of a cancelled appointment, once (a
+// text of the same key is not sent again), if the patient was told it was
+// booked.
+func (a *App) textCancellation(ctx context.Context, appt store.Appointment, clinic clinicView) (textJSON, bool) {
+	if appt.Status != store.Cancelled || appt.Phone == "" || appt.EventID == "" {
+		return textJSON{}, false
+	}
+	return a.queueText(ctx, store.Text{
+		OrgID: appt.OrgID, Key: cancellationKey(appt.Key), Kind: "cancellation", To: appt.Phone,
+		From: a.sender(appt.OrgID, clinic.SMSFrom),
+		Body: clinic.name() + ": your appointment for " + clinic.when(appt.Start) + " is cancelled.",
+	}), true
+}
+
+// cancelRetry is how long a cancellation the calendar has not confirmed
+// waits before the server asks again.
+const cancelRetry = time.Second
+
+// finishCancellations asks the calendar again for the cancellations it
+// has not confirmed (a few at a time, each at most every cancelRetry),
+// and texts their patients once it has.
+func (a *App) finishCancellations(ctx context.Context) {
+	due, err := a.store.DueCancellations(ctx, a.now().Add(-cancelRetry), 50)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Error("cancellations: read failed", "err", err)
+		}
+		return
+	}
+	for _, appt := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		cctx, cancel := context.WithTimeout(ctx, a.callTimeout())
+		if appt, err := a.finishCancel(cctx, appt); err == nil {
+			a.log.Info("cancellation confirmed by the calendar", "org", appt.OrgID)
+			a.textCancellation(cctx, appt, a.clinic(cctx, appt.OrgID))
+		}
+		cancel()
+	}
 }

@@ -346,3 +346,42 @@ func TestHealthRecommendations(t *testing.T) {
 		assert.NotContains(t, r.raw, c.org)
 	}
 }
+
+// TestCancelWhoseAnswerIsLostEndsCancelled is the finding of the chaos run
+// (CI, seed 20261126; seed 17 reproduces it): the calendar cancelled the
+// event, but every answer to the delete was lost, so the server answered
+// 503 and kept the appointment "booked" for good. The cancellation is now
+// recorded before the calendar is asked, and the server finishes it.
+func TestCancelWhoseAnswerIsLostEndsCancelled(t *testing.T) {
+	clk := newClock()
+	s := start(t, func(c *app.Config) { c.Now = clk.Now })
+	c := s.onboard("ada", "+15550001111")
+	require.Equal(t, http.StatusCreated, s.book(c, "call-1", slot(0), "Ada Lovelace", "+15551234567").status)
+	s.sb.Calendar.Fail(gcaltest.Fault{Op: gcaltest.OpDelete, Commit: true, Status: http.StatusServiceUnavailable,
+		Times: -1, Account: sandbox.Account(c.org)})
+
+	del := s.call("DELETE", "/api/appointments/call-1", c.token, "")
+	require.Equal(t, http.StatusAccepted, del.status, del.raw)
+	assert.Equal(t, "cancelling", del.str("status"))
+	assert.Equal(t, "The appointment is being cancelled: the clinic's calendar will show it shortly.", del.str("message"))
+	assert.Equal(t, "cancelled", s.sb.Calendar.Events(sandbox.Account(c.org))[0].Status, "the calendar acted on it")
+	list := s.call("GET", "/api/appointments", c.token, "")
+	assert.Equal(t, "cancelling", list.json["appointments"].([]any)[0].(map[string]any)["status"])
+	rebook := s.book(c, "call-1", slot(0), "Ada Lovelace", "+15551234567")
+	assert.Equal(t, http.StatusConflict, rebook.status)
+	assert.Equal(t, "appointment_cancelled", rebook.str("code"))
+
+	s.sb.Calendar.ClearFaults()
+	clk.Advance(31 * time.Second) // the clinic's calendar breaker opened: its cooldown ends
+	eventually(t, func() bool {
+		list := s.call("GET", "/api/appointments", c.token, "")
+		return list.json["appointments"].([]any)[0].(map[string]any)["status"] == "cancelled"
+	}, "the server finishes the cancellation without being asked again")
+	eventually(t, func() bool { return len(s.texts("+15551234567")) == 2 }, "the cancellation is texted")
+	assert.Contains(t, s.texts("+15551234567")[1], "is cancelled")
+	again := s.call("DELETE", "/api/appointments/call-1", c.token, "")
+	assert.Equal(t, http.StatusOK, again.status, again.raw)
+	assert.Equal(t, "cancelled", again.str("status"))
+	time.Sleep(50 * time.Millisecond) // a few outbox rounds
+	assert.Len(t, s.texts("+15551234567"), 2, "one cancellation text")
+}

@@ -87,8 +87,8 @@ func (a *App) textState(ctx context.Context, org, key string) (textJSON, error) 
 }
 
 // runOutbox retries, every OutboxInterval until ctx ends, the texts that
-// were not accepted yet: a Twilio outage delays texts, it does not lose
-// them.
+// were not accepted yet and the cancellations the calendar has not
+// confirmed: a vendor's outage delays them, it does not lose them.
 func (a *App) runOutbox(ctx context.Context) {
 	tick := time.NewTicker(a.cfg.OutboxInterval)
 	defer tick.Stop()
@@ -98,21 +98,27 @@ func (a *App) runOutbox(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		due, err := a.store.DueTexts(ctx, a.now(), 50)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.log.Error("outbox: read failed", "err", err)
-			}
-			continue
+		a.sendDueTexts(ctx)
+		a.finishCancellations(ctx)
+	}
+}
+
+// sendDueTexts sends the texts whose next attempt is due, a few at a time.
+func (a *App) sendDueTexts(ctx context.Context) {
+	due, err := a.store.DueTexts(ctx, a.now(), 50)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Error("outbox: read failed", "err", err)
 		}
-		for _, t := range due {
-			if ctx.Err() != nil {
-				return
-			}
-			sctx, cancel := context.WithTimeout(ctx, a.callTimeout())
-			a.sendText(sctx, t)
-			cancel()
+		return
+	}
+	for _, t := range due {
+		if ctx.Err() != nil {
+			return
 		}
+		sctx, cancel := context.WithTimeout(ctx, a.callTimeout())
+		a.sendText(sctx, t)
+		cancel()
 	}
 }
 

@@ -14,6 +14,10 @@ const (
 	Pending = "pending"
 	// Booked: the calendar has its event.
 	Booked = "booked"
+	// Cancelling: the clinic asked to cancel it and the calendar has not
+	// confirmed yet; the server asks the calendar again until it does. It
+	// holds its slot in the calendar, not in the database.
+	Cancelling = "cancelling"
 	// Cancelled: cancelled in the calendar.
 	Cancelled = "cancelled"
 	// Rejected: the slot was busy; it holds nothing.
@@ -103,8 +107,12 @@ func (s *Store) Appointment(ctx context.Context, org, key string) (Appointment, 
 
 // Appointments returns org's most recent appointments, newest first.
 func (s *Store) Appointments(ctx context.Context, org string, limit int) ([]Appointment, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+appointmentColumns+`
-		FROM server_appointments WHERE org_id = $1 ORDER BY created_at DESC, idem_key LIMIT $2`), org, limit)
+	return s.appointments(ctx, `WHERE org_id = $1 ORDER BY created_at DESC, idem_key LIMIT $2`, org, limit)
+}
+
+// appointments returns the appointments that where selects.
+func (s *Store) appointments(ctx context.Context, where string, args ...any) ([]Appointment, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+appointmentColumns+` FROM server_appointments `+where), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +158,13 @@ func (s *Store) Transition(ctx context.Context, org, key string, from []string, 
 		return Appointment{}, ErrSlotTaken
 	}
 	return got, err
+}
+
+// DueCancellations returns up to limit appointments left Cancelling since
+// before, oldest first: the cancellations the calendar has not confirmed.
+func (s *Store) DueCancellations(ctx context.Context, before time.Time, limit int) ([]Appointment, error) {
+	return s.appointments(ctx, `WHERE status = 'cancelling' AND updated_at <= $1 ORDER BY updated_at LIMIT $2`,
+		ms(before), limit)
 }
 
 // MarkAttempted records that the calendar is about to be asked to book the

@@ -125,6 +125,10 @@ func (s *Store) createTables(ctx context.Context, tx sqldb.Execer) error {
 		// Two live appointments of a clinic never share a start time.
 		`CREATE UNIQUE INDEX IF NOT EXISTS server_appointments_slot
 			ON server_appointments (org_id, start_at) WHERE status IN ('pending', 'booked')`,
+		// The cancellations the calendar has not confirmed, for the server
+		// to finish.
+		`CREATE INDEX IF NOT EXISTS server_appointments_cancelling
+			ON server_appointments (updated_at) WHERE status = 'cancelling'`,
 		`CREATE TABLE IF NOT EXISTS server_texts (
 			org_id       TEXT    NOT NULL,
 			msg_key      TEXT    NOT NULL,

@@ -83,6 +83,60 @@ func TestAppointments(t *testing.T) {
 	})
 }
 
+func TestDueCancellations(t *testing.T) {
+	for name, url := range map[string]func() string{
+		"sqlite":   func() string { return store.SQLiteDSN(filepath.Join(t.TempDir(), "s.db")) },
+		"postgres": func() string { return testenv.Postgres(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			db, dialect, err := store.Open(url())
+			require.NoError(t, err)
+			t.Cleanup(func() { db.Close() })
+			now := nine.Add(-24 * time.Hour)
+			s := store.New(db, dialect, func() time.Time { return now })
+			require.NoError(t, s.Migrate(ctx))
+
+			cancelling := func(key string, at time.Duration) {
+				now = nine.Add(-24*time.Hour + at)
+				a := store.Appointment{OrgID: "o1", Key: key, Fingerprint: "fp", Start: nine.Add(at), End: nine.Add(at + time.Minute), Patient: "Ada"}
+				_, _, err := s.ClaimAppointment(ctx, a)
+				require.NoError(t, err)
+				_, err = s.Transition(ctx, "o1", key, []string{store.Pending}, store.Cancelling, "")
+				require.NoError(t, err)
+			}
+			cancelling("late", 3*time.Second)
+			cancelling("early", time.Second)
+			cancelling("middle", 2*time.Second)
+			now = nine.Add(-24*time.Hour + 4*time.Second)
+			_, _, err = s.ClaimAppointment(ctx, store.Appointment{OrgID: "o2", Key: "booked", Fingerprint: "fp", Start: nine, End: nine.Add(time.Minute), Patient: "Bo"})
+			require.NoError(t, err)
+
+			keys := func(before time.Time, limit int) []string {
+				due, err := s.DueCancellations(ctx, before, limit)
+				require.NoError(t, err)
+				var out []string
+				for _, a := range due {
+					assert.Equal(t, store.Cancelling, a.Status)
+					out = append(out, a.Key)
+				}
+				return out
+			}
+			assert.Equal(t, []string{"early", "middle", "late"}, keys(now, 10), "oldest first, only those cancelling")
+			assert.Equal(t, []string{"early", "middle"}, keys(nine.Add(-24*time.Hour+2*time.Second), 10), "touched at or before")
+			assert.Equal(t, []string{"early"}, keys(now, 1))
+
+			// Touching one (the calendar failed again) puts it last.
+			_, err = s.Transition(ctx, "o1", "early", []string{store.Cancelling}, store.Cancelling, "")
+			require.NoError(t, err)
+			assert.Equal(t, []string{"middle", "late", "early"}, keys(now, 10))
+			_, err = s.Transition(ctx, "o1", "middle", []string{store.Cancelling}, store.Cancelled, "")
+			require.NoError(t, err)
+			assert.Equal(t, []string{"late", "early"}, keys(now, 10))
+		})
+	}
+}
+
 func TestConcurrentClaimsOfOneKeyCreateOne(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *store.Store) {
 		var wg sync.WaitGroup
