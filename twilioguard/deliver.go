@@ -207,6 +207,7 @@ func (s *sending) create(ctx context.Context) (Delivery, error) {
 	s.audit(ctx, EventAttempt, attempt, nil, nil)
 
 	c := g.newCall(ctx)
+	defer g.release(c)
 	msg, err := c.create(s.m, &g.cfg)
 	s.made++
 	next := s.d

@@ -41,6 +41,7 @@ type Guard struct {
 
 	flights flights
 	recent  recent
+	calls   sync.Pool // of *call
 }
 
 // Send sends m unless a message of its (OrgID, Key) was sent before, and

@@ -40,6 +40,7 @@ var errTooManyMessages = errors.New("twilioguard: too many messages to reconcile
 // Reading more than reconcileMaxPages pages in a pass is an error.
 func (s *sending) reconcile(ctx context.Context) (bool, error) {
 	c := s.g.newCall(ctx)
+	defer s.g.release(c)
 	cutoff := s.d.CreatedAt.Add(-clockSkew)
 	params := func() *openapi.ListMessageParams {
 		p := &openapi.ListMessageParams{}

@@ -84,3 +84,32 @@ func TestOwnTransportKeepsABatchOfConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestCallerTraceHooksFireOncePerRequest: a trace in the caller's context
+// sees each request once. The transport put its own trace on every
+// request, and httptrace composed the caller's hooks into it each time,
+// so the caller's hooks fired twice on a second request of one call (a
+// second page while reconciling), three times on a third; and once calls
+// were pooled, on every request of the calls made after.
+func TestCallerTraceHooksFireOncePerRequest(t *testing.T) {
+	e := newEnv(t)
+	for range 120 { // more than two pages of 50 to read while reconciling
+		sendDirect(t, e.fake, url.Values{"From": {clinic}, "To": {patient}, "Body": {"Hello"}})
+	}
+	var wrote atomic.Int32
+	ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
+		wrote.Add(1)
+	}})
+	before := len(e.fake.Requests())
+	e.fake.Script(clinic, twiliotest.Fault{Status: 500}) // ambiguous: reconciling reads every page, finds nothing, sends again
+	_, err := e.guard.Send(ctx, msg("org-1", "appt-1"))
+	require.NoError(t, err)
+	for i := range 5 {
+		_, err := e.guard.Send(ctx, msg("org-1", fmt.Sprint("more-", i)))
+		require.NoError(t, err)
+	}
+	requests := len(e.fake.Requests()) - before
+	require.Equal(t, 3, e.fake.Count(twiliotest.List), "three pages")
+	require.Equal(t, 10, requests, "a create, three pages of the list, a create, five creates")
+	assert.Equal(t, int32(requests), wrote.Load())
+}
