@@ -385,3 +385,41 @@ func TestCancelWhoseAnswerIsLostEndsCancelled(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // a few outbox rounds
 	assert.Len(t, s.texts("+15551234567"), 2, "one cancellation text")
 }
+
+// TestBookingThatLosesToACancellationLeavesNoLiveEvent: a cancellation that
+// comes while the calendar is still making the event wins, and the booking
+// then cancels the event it made. When that cancel failed, the event was
+// left live behind an appointment the database called cancelled, for good;
+// now the appointment is Cancelling until the calendar confirms.
+func TestBookingThatLosesToACancellationLeavesNoLiveEvent(t *testing.T) {
+	clk := newClock()
+	s := start(t, func(c *app.Config) { c.Now = clk.Now })
+	c := s.onboard("ada", "+15550001111")
+	account := sandbox.Account(c.org)
+	s.sb.Calendar.Fail(gcaltest.Fault{Op: gcaltest.OpInsert, Delay: 300 * time.Millisecond, Account: account})
+	done := make(chan response, 1)
+	go func() { done <- s.book(c, "slow", slot(0), "Ada", "+15551234567") }()
+	eventually(t, func() bool { return s.sb.Calendar.Count(gcaltest.OpFreeBusy) == 1 }, "the booking is in flight")
+	time.Sleep(20 * time.Millisecond) // into the insert, which the calendar holds back
+
+	del := s.call("DELETE", "/api/appointments/slow", c.token, "")
+	require.Equal(t, http.StatusOK, del.status, del.raw)
+	assert.Equal(t, "cancelled", del.str("status"), "the calendar had no event yet")
+	s.sb.Calendar.Fail(gcaltest.Fault{Op: gcaltest.OpDelete, Status: http.StatusServiceUnavailable, Times: -1, Account: account})
+	r := <-done
+	assert.Equal(t, http.StatusConflict, r.status, r.raw)
+	assert.Equal(t, "appointment_cancelled", r.str("code"))
+	events := s.sb.Calendar.Events(account)
+	require.Len(t, events, 1)
+	assert.Equal(t, "confirmed", events[0].Status, "the calendar made the event after all, and could not cancel it")
+	status := func() any {
+		return s.call("GET", "/api/appointments", c.token, "").json["appointments"].([]any)[0].(map[string]any)["status"]
+	}
+	assert.Equal(t, "cancelling", status())
+
+	s.sb.Calendar.ClearFaults()
+	clk.Advance(31 * time.Second) // the breaker the failed cancels opened lets a call through
+	eventually(t, func() bool { return s.sb.Calendar.Events(account)[0].Status == "cancelled" }, "the server cancels the event")
+	eventually(t, func() bool { return status() == "cancelled" }, "and records it")
+	assert.Empty(t, s.texts("+15551234567"), "the patient was never told it was booked")
+}
