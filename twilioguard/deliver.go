@@ -141,8 +141,8 @@ type sending struct {
 // breaker), and releases the lease when it gives up.
 func (s *sending) run(ctx context.Context) (Delivery, error) {
 	g := s.g
-	opts := append(g.callOpts[:len(g.callOpts):len(g.callOpts)],
-		safecall.WithBreaker(orgBreaker{g.breakers.Get(s.m.OrgID)}))
+	var buf [8]safecall.Option // on the stack, unless a user passed many options
+	opts := append(append(buf[:0], g.callOpts...), safecall.WithBreaker(orgBreaker{g.breakers.Get(s.m.OrgID)}))
 	d, err := safecall.Call(ctx, "twilio.send", s.attempt, opts...)
 	if err == nil {
 		g.recent.add(g.now(), false)

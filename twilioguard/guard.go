@@ -76,19 +76,22 @@ func (g *Guard) send(ctx context.Context, m Message, sl *slot) (Delivery, error)
 	if err != nil {
 		return Delivery{OrgID: m.OrgID, Key: m.Key}, g.newError(m, Delivery{}, 0, err)
 	}
-	key := m.OrgID + "\x00" + m.Key
+	key := deliveryKey{m.OrgID, m.Key}
 	for {
 		d, err, shared := g.flights.do(ctx, key, func() (Delivery, error) {
 			return g.deliver(ctx, m, sl)
 		})
+		if d.OrgID == "" {
+			d.OrgID, d.Key = m.OrgID, m.Key
+		}
+		if err == nil {
+			return d, nil
+		}
 		var e *Error
 		if shared && ctx.Err() == nil && errors.As(err, &e) && e.Class == safecall.Canceled {
 			continue // the Send we waited for was canceled, not us: go on
 		}
-		if d.OrgID == "" {
-			d.OrgID, d.Key = m.OrgID, m.Key
-		}
-		if err != nil && !errors.As(err, &e) {
+		if !errors.As(err, &e) {
 			err = g.newError(m, d, 0, err)
 		}
 		return d, err
@@ -226,7 +229,7 @@ func (o orgBreaker) Snapshot() breaker.Snapshot { return o.b.Snapshot() }
 // the others wait for its result (or for their own context to end).
 type flights struct {
 	mu sync.Mutex
-	m  map[string]*flight
+	m  map[deliveryKey]*flight
 }
 
 type flight struct {
@@ -237,7 +240,7 @@ type flight struct {
 
 // do runs fn, or waits for the run of key already under way. shared
 // reports that another call waited for, or ran, this result.
-func (f *flights) do(ctx context.Context, key string, fn func() (Delivery, error)) (d Delivery, err error, shared bool) {
+func (f *flights) do(ctx context.Context, key deliveryKey, fn func() (Delivery, error)) (d Delivery, err error, shared bool) {
 	f.mu.Lock()
 	if c, ok := f.m[key]; ok {
 		if c.done == nil {
@@ -252,7 +255,7 @@ func (f *flights) do(ctx context.Context, key string, fn func() (Delivery, error
 		}
 	}
 	if f.m == nil {
-		f.m = make(map[string]*flight)
+		f.m = make(map[deliveryKey]*flight)
 	}
 	c := &flight{err: errPanicked} // what followers get if fn panics
 	f.m[key] = c
