@@ -386,8 +386,9 @@ func (a *App) cancel(w http.ResponseWriter, r *http.Request) {
 
 // finishCancel asks the calendar to cancel the event of a Cancelling
 // appointment and, once it has, records it Cancelled (the caller texts the
-// patient: textCancellation). When the calendar fails, the appointment stays Cancelling (its time is
-// touched, so that the next try waits) and the error is returned.
+// patient: textCancellation). When the calendar fails, the appointment
+// stays Cancelling (its time is touched, so that the next try waits) and
+// the error is returned.
 func (a *App) finishCancel(ctx context.Context, appt store.Appointment) (store.Appointment, error) {
 	err := a.calendar.Cancel(ctx, appt.OrgID, appt.Key)
 	a.metrics.call("calendar", "cancel", err)
