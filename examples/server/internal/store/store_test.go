@@ -84,13 +84,13 @@ func TestAppointments(t *testing.T) {
 }
 
 func TestDueCancellations(t *testing.T) {
-	for name, url := range map[string]func() string{
-		"sqlite":   func() string { return store.SQLiteDSN(filepath.Join(t.TempDir(), "s.db")) },
-		"postgres": func() string { return testenv.Postgres(t) },
+	for name, url := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return store.SQLiteDSN(filepath.Join(t.TempDir(), "s.db")) },
+		"postgres": func(t *testing.T) string { return testenv.Postgres(t) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			ctx := t.Context()
-			db, dialect, err := store.Open(url())
+			db, dialect, err := store.Open(url(t))
 			require.NoError(t, err)
 			t.Cleanup(func() { db.Close() })
 			now := nine.Add(-24 * time.Hour)
