@@ -92,10 +92,11 @@ func (g *Guard) applyStatus(ctx context.Context, form url.Values) error {
 	if sid == "" {
 		sid = form.Get("SmsSid")
 	}
-	st := Status(form.Get("MessageStatus"))
-	if st == "" {
-		st = Status(form.Get("SmsStatus"))
+	raw := form.Get("MessageStatus")
+	if raw == "" {
+		raw = form.Get("SmsStatus")
 	}
+	st := twilioStatus(raw) // "" for a status of no rank
 	if sid == "" || (form.Get("AccountSid") != "" && form.Get("AccountSid") != g.cfg.AccountSID) {
 		return nil
 	}

@@ -132,8 +132,8 @@ type sending struct {
 	counted bool     // d.Attempts already counts the next attempt
 	slot    *slot    // a batch worker's request slot; nil outside SendBatch
 
-	made      int       // create requests this Send made
-	accepted  *Delivery // accepted by Twilio; recorded once d has a SID
+	made      int      // create requests this Send made
+	accepted  Delivery // accepted by Twilio (it has a SID); recorded once d has one
 	lostLease bool
 }
 
@@ -156,17 +156,17 @@ func (s *sending) run(ctx context.Context) (Delivery, error) {
 		g.recent.add(g.now(), true)
 	}
 	d = s.d
-	if s.accepted != nil && d.SID == "" {
-		d = *s.accepted // sent, though not recorded: the caller may know
+	if s.accepted.SID != "" && d.SID == "" {
+		d = s.accepted // sent, though not recorded: the caller may know
 	}
 	return d, g.newError(s.m, d, s.made, err)
 }
 
 // attempt is one try: reconcile if the delivery is Unknown, then create.
 func (s *sending) attempt(ctx context.Context) (d Delivery, err error) {
-	if s.accepted != nil && s.d.SID == "" {
+	if s.accepted.SID != "" && s.d.SID == "" {
 		// Accepted by an earlier attempt, whose record failed: record it.
-		return s.record(ctx, *s.accepted)
+		return s.record(ctx, s.accepted)
 	}
 	if s.slot != nil {
 		if err := s.slot.retake(ctx); err != nil {
@@ -214,15 +214,17 @@ func (s *sending) create(ctx context.Context) (Delivery, error) {
 	next.UpdatedAt = g.now()
 	if err == nil {
 		next.SID, next.Status, next.ErrorCode = *msg.Sid, Queued, 0
-		if msg.Status != nil && Status(*msg.Status).rank() > 0 {
-			next.Status = Status(*msg.Status)
+		if msg.Status != nil {
+			if st := twilioStatus(*msg.Status); st.rank() > 0 {
+				next.Status = st
+			}
 		}
 		if msg.ErrorCode != nil {
 			next.ErrorCode = *msg.ErrorCode
 		}
 		next.LeaseUntil = time.Time{}
 		s.audit(ctx, EventAccepted, attempt, nil, &next)
-		s.accepted = &next
+		s.accepted = next
 		return s.record(ctx, next)
 	}
 	class := Classify(err)
@@ -283,7 +285,7 @@ func (s *sending) release(ctx context.Context) {
 	if s.d.SID != "" || (s.d.Status != Pending && s.d.Status != Unknown) || s.d.LeaseUntil.IsZero() {
 		return
 	}
-	if s.accepted != nil {
+	if s.accepted.SID != "" {
 		return // a message exists that the store does not know: let the lease run out, then reconcile
 	}
 	next := s.d

@@ -234,8 +234,14 @@ type flights struct {
 
 type flight struct {
 	done chan struct{} // made when the first follower comes
-	d    Delivery
-	err  error
+	res  *flightResult // for the followers, set before done is closed
+}
+
+// flightResult is kept apart from its flight, and made only when someone
+// waits for it: most Sends have no follower.
+type flightResult struct {
+	d   Delivery
+	err error
 }
 
 // do runs fn, or waits for the run of key already under way. shared
@@ -249,7 +255,7 @@ func (f *flights) do(ctx context.Context, key deliveryKey, fn func() (Delivery, 
 		f.mu.Unlock()
 		select {
 		case <-c.done:
-			return c.d, c.err, true
+			return c.res.d, c.res.err, true
 		case <-ctx.Done():
 			return Delivery{}, safecall.Mark(ctx.Err(), safecall.Canceled), true
 		}
@@ -257,20 +263,26 @@ func (f *flights) do(ctx context.Context, key deliveryKey, fn func() (Delivery, 
 	if f.m == nil {
 		f.m = make(map[deliveryKey]*flight)
 	}
-	c := &flight{err: errPanicked} // what followers get if fn panics
+	c := &flight{}
 	f.m[key] = c
 	f.mu.Unlock()
+	returned := false
 	defer func() {
 		f.mu.Lock()
 		delete(f.m, key)
 		shared = c.done != nil
 		if shared {
+			c.res = &flightResult{d: d, err: err}
+			if !returned {
+				c.res.err = errPanicked // what followers get if fn panics
+			}
 			close(c.done)
 		}
 		f.mu.Unlock()
 	}()
-	c.d, c.err = fn()
-	return c.d, c.err, false
+	d, err = fn()
+	returned = true
+	return d, err, false
 }
 
 var errPanicked = errors.New("twilioguard: send panicked")

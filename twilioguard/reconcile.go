@@ -128,15 +128,17 @@ func (s *sending) match(ctx context.Context, msgs []openapi.ApiV2010Message, cut
 		}
 		next := s.d
 		next.SID, next.Status, next.ErrorCode = *m.Sid, Queued, 0
-		if m.Status != nil && Status(*m.Status).rank() > 0 {
-			next.Status = Status(*m.Status)
+		if m.Status != nil {
+			if st := twilioStatus(*m.Status); st.rank() > 0 {
+				next.Status = st
+			}
 		}
 		if m.ErrorCode != nil {
 			next.ErrorCode = *m.ErrorCode
 		}
 		next.LeaseUntil, next.UpdatedAt = time.Time{}, s.g.now()
 		s.audit(ctx, EventReconciled, s.d.Attempts, nil, &next)
-		s.accepted = &next
+		s.accepted = next
 		if _, err := s.record(ctx, next); err != nil {
 			return m, err
 		}

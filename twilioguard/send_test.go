@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -283,4 +284,49 @@ func TestErrorAnswersReleaseTheirConnection(t *testing.T) {
 	_, err = e.guard.Send(t.Context(), msg("org-1", "after"))
 	require.NoError(t, err)
 	assert.Equal(t, int32(1), dials.Load(), "the padded answer's connection is reused")
+}
+
+// panickingStore panics in Create once release is closed, after telling
+// entered that it got there.
+type panickingStore struct {
+	twilioguard.MemoryStore
+	entered, release chan struct{}
+}
+
+func (s *panickingStore) Create(ctx context.Context, d twilioguard.Delivery) (twilioguard.Delivery, bool, error) {
+	close(s.entered)
+	<-s.release
+	panic("store broke")
+}
+
+func TestFollowersOfASendThatPanicsGetAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &panickingStore{entered: make(chan struct{}), release: make(chan struct{})}
+		g, err := twilioguard.New(twilioguard.Config{
+			AccountSID: "AC" + strings.Repeat("0", 32), AuthToken: strings.Repeat("a", 32),
+			From: clinic, BaseURL: "http://127.0.0.1:1",
+		}, twilioguard.WithStore(store))
+		require.NoError(t, err)
+
+		panicked := make(chan any, 1)
+		go func() {
+			defer func() { panicked <- recover() }()
+			_, _ = g.Send(t.Context(), msg("org-1", "appt-1"))
+		}()
+		<-store.entered
+		var followerErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, followerErr = g.Send(t.Context(), msg("org-1", "appt-1"))
+		}()
+		synctest.Wait() // the follower waits for the Send under way
+		close(store.release)
+		<-done
+
+		assert.Equal(t, "store broke", <-panicked, "the panic reaches the caller of the Send that ran")
+		var e *twilioguard.Error
+		require.ErrorAs(t, followerErr, &e, "the follower is not left waiting")
+		assert.EqualError(t, e.Err, "twilioguard: send panicked")
+	})
 }

@@ -59,6 +59,24 @@ func (s Status) rank() int {
 	return -1
 }
 
+// statuses are Twilio's statuses the guard knows.
+var statuses = [...]Status{
+	Accepted, Scheduled, Queued, Sending, Sent,
+	Delivered, Undelivered, Failed, Canceled, PartiallyDelivered, Read,
+}
+
+// twilioStatus returns the constant of a status Twilio reports, or "" if
+// the guard does not know it. A stored delivery then holds a constant,
+// not a piece of the answer or callback it was read from.
+func twilioStatus(s string) Status {
+	for _, k := range statuses {
+		if string(k) == s {
+			return k
+		}
+	}
+	return ""
+}
+
 // Final reports whether s is a status Twilio does not move on from
 // (Read aside, which may follow Delivered).
 func (s Status) Final() bool { return s.rank() >= 6 }
