@@ -145,7 +145,7 @@ func (s *sending) run(ctx context.Context) (Delivery, error) {
 	opts := append(append(buf[:0], g.callOpts...), safecall.WithBreaker(orgBreaker{g.breakers.Get(s.m.OrgID)}))
 	d, err := safecall.Call(ctx, "twilio.send", s.attempt, opts...)
 	if err == nil {
-		g.recent.add(g.now(), false)
+		g.recent.add(d.UpdatedAt, false) // recorded when the answer came
 		return d, nil
 	}
 	if s.lostLease {
@@ -193,8 +193,9 @@ func (s *sending) attempt(ctx context.Context) (d Delivery, err error) {
 // create records the attempt, sends the create request and records what
 // came of it.
 func (s *sending) create(ctx context.Context) (Delivery, error) {
-	g, now := s.g, s.g.now()
+	g := s.g
 	if !s.counted || s.d.Status != Pending {
+		now := g.now()
 		next := s.d
 		next.Status, next.Attempts = Pending, next.Attempts+1
 		next.LeaseUntil, next.UpdatedAt = now.Add(g.lease), now

@@ -95,15 +95,19 @@ func (s *MemoryStore) Update(_ context.Context, d Delivery) (Delivery, error) {
 	case old.Version != d.Version:
 		return Delivery{}, ErrConflict
 	}
-	if other, ok := s.bySID[d.SID]; ok && d.SID != "" && other != old {
-		return Delivery{}, errDuplicateSID
+	if d.SID != old.SID {
+		if other, ok := s.bySID[d.SID]; ok && d.SID != "" && other != old {
+			return Delivery{}, errDuplicateSID
+		}
+		if old.SID != "" {
+			delete(s.bySID, old.SID)
+		}
+		if d.SID != "" {
+			s.bySID[d.SID] = old
+		}
 	}
-	delete(s.bySID, old.SID)
 	d.Version++
 	d.CreatedAt = old.CreatedAt
 	*old = d
-	if d.SID != "" {
-		s.bySID[d.SID] = old
-	}
 	return d, nil
 }

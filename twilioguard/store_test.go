@@ -176,6 +176,26 @@ func TestMemoryStore(t *testing.T) {
 	assert.Error(t, err, "one SID, one delivery")
 	_, err = s.BySID(ctx, "")
 	assert.ErrorIs(t, err, twilioguard.ErrNotFound)
+
+	d2.SID = "SM9" // a SID that changes moves its index entry
+	d3, err := s.Update(ctx, d2)
+	require.NoError(t, err)
+	_, err = s.BySID(ctx, "SM1")
+	assert.ErrorIs(t, err, twilioguard.ErrNotFound)
+	got, err = s.BySID(ctx, "SM9")
+	require.NoError(t, err)
+	assert.Equal(t, d3, got)
+	d3.Status = twilioguard.Delivered // the same SID: still found
+	d4, err := s.Update(ctx, d3)
+	require.NoError(t, err)
+	got, err = s.BySID(ctx, "SM9")
+	require.NoError(t, err)
+	assert.Equal(t, d4, got)
+	d4.SID = "" // no SID: no index entry
+	_, err = s.Update(ctx, d4)
+	require.NoError(t, err)
+	_, err = s.BySID(ctx, "SM9")
+	assert.ErrorIs(t, err, twilioguard.ErrNotFound)
 }
 
 // The record of a failed attempt that cannot be stored is reported with
