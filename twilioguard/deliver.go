@@ -145,7 +145,7 @@ func (s *sending) run(ctx context.Context) (Delivery, error) {
 	opts := append(append(buf[:0], g.callOpts...), safecall.WithBreaker(orgBreaker{g.breakers.Get(s.m.OrgID)}))
 	d, err := safecall.Call(ctx, "twilio.send", s.attempt, opts...)
 	if err == nil {
-		g.recent.add(d.UpdatedAt, false) // recorded when the answer came
+		g.recent.add(g.now(), false)
 		return d, nil
 	}
 	if s.lostLease {
