@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/twilio/twilio-go/client"
@@ -99,4 +100,18 @@ func TestStatusRanks(t *testing.T) {
 	assert.False(t, Sent.Final())
 	assert.True(t, Failed.failed())
 	assert.False(t, Delivered.failed())
+}
+
+// Every status that ranks above the guard's own is known to twilioStatus,
+// which returns the package's constant (not the string it was given).
+func TestTwilioStatusKnowsEveryRankedStatus(t *testing.T) {
+	for _, s := range []Status{Accepted, Scheduled, Queued, Sending, Sent, Delivered, Undelivered, Failed, Canceled, PartiallyDelivered, Read} {
+		read := string([]byte(s)) // as decoded from an answer: another string of the same text
+		got := twilioStatus(read)
+		assert.Equal(t, s, got)
+		assert.Equal(t, unsafe.StringData(string(s)), unsafe.StringData(string(got)), "%s: the constant, not the answer's bytes", s)
+	}
+	for _, s := range []string{"", "pending", "unknown", "received", "Delivered"} {
+		assert.Equal(t, Status(""), twilioStatus(s), "%q", s)
+	}
 }
