@@ -14,14 +14,25 @@
 //
 // The open period of each key (until when it rejects) and the close that
 // ends it early: a Redis key per open circuit, PREFIX+key, whose value is
-// the end of the period in Unix milliseconds and which expires then
-// (PXAT), so Redis keeps no dead circuits. A close deletes the key. Every
-// change is announced on one channel, PREFIX+"changes", by the same Lua
-// script that writes the key, so that all instances hear the changes of a
-// key in the order Redis made them. Failure counts, failure-ratio windows,
-// half-open probes and cooldown doubling stay local to each instance, and a
-// closed breaker's success path never touches Redis: a tenant that is
-// closed everywhere costs Redis nothing.
+// the end of the period in Unix milliseconds (then, after a space, when
+// the open was published) and which expires then (PXAT), so Redis keeps no
+// dead circuits. A close leaves "c" and its time, forgotten after an hour.
+// Every change is announced on one channel, PREFIX+"changes", by the same
+// Lua script that writes the key, so that all instances hear the changes of
+// a key in the order Redis made them.
+//
+// The later change wins, by when it was published, not when it reached
+// Redis: an open that an instance queued while Redis was out of its reach,
+// written after an operator's reset on another instance, is refused (and
+// counted in Stats.Superseded), and its instance takes on the reset; so
+// is a close queued before another instance's trip. Instances' clocks are
+// compared, so keep them in sync (NTP) for this to hold to the
+// millisecond.
+//
+// Failure counts, failure-ratio windows, half-open probes and cooldown
+// doubling stay local to each instance, and a closed breaker's success
+// path never touches Redis: a tenant that is closed everywhere costs Redis
+// nothing.
 //
 // # Why pub/sub and a local mirror
 //

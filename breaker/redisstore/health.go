@@ -73,7 +73,7 @@ func (s *Store) succeeded(part int) {
 // not running, not connected yet, or Redis unreachable): the breakers
 // still protect each instance, but an open circuit is not seen by the
 // others. It makes no network call. Details: open, queued, published,
-// dropped, errors and, during an outage, downSince.
+// superseded, dropped, errors and, during an outage, downSince.
 func (s *Store) Check(name string) health.Check {
 	return health.Check{
 		Name: name,
@@ -86,11 +86,12 @@ func (s *Store) result() health.Result {
 	r := health.Result{
 		Status: health.Healthy,
 		Details: map[string]any{
-			"open":      st.Open,
-			"queued":    st.Queued,
-			"published": st.Published,
-			"dropped":   st.Dropped,
-			"errors":    st.Errors,
+			"open":       st.Open,
+			"queued":     st.Queued,
+			"published":  st.Published,
+			"superseded": st.Superseded,
+			"dropped":    st.Dropped,
+			"errors":     st.Errors,
 		},
 	}
 	const local = "circuit breakers run instance-local"

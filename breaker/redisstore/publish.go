@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 const (
@@ -17,16 +19,38 @@ const (
 // publishLua records one transition and announces it, atomically, so that
 // every subscriber hears the changes of a key in the order Redis made
 // them. KEYS[1] is the key; ARGV[1] the end of the open period in Unix ms,
-// or "" for a close; ARGV[2] the channel; ARGV[3] the message. An open key
-// expires when its period ends (PXAT), so Redis keeps no dead circuits.
+// or "" for a close; ARGV[2] the channel; ARGV[3] the message; ARGV[4]
+// when the transition was published (Unix ms); ARGV[5] how long a close is
+// remembered (ms).
+//
+// An open key holds "END AT" and expires when its period ends (PXAT), so
+// Redis keeps no dead circuits; a closed one holds "c AT" for ARGV[5]. A
+// transition older than the one the key holds was overtaken by it (a
+// reset, then an open queued before it that arrives later): it is refused,
+// announced to nobody, and the script returns what the key holds, for the
+// instance whose transition it was to take on. Otherwise it returns the
+// number of subscribers that heard it.
 const publishLua = `
+local at = tonumber(ARGV[4])
+local cur = redis.call("GET", KEYS[1])
+if cur then
+	local last = tonumber(string.match(cur, " (%d+)$"))
+	if last and at < last then
+		return cur
+	end
+end
 if ARGV[1] == "" then
-	redis.call("DEL", KEYS[1])
+	redis.call("SET", KEYS[1], "c " .. ARGV[4], "PX", ARGV[5])
 else
-	redis.call("SET", KEYS[1], ARGV[1], "PXAT", ARGV[1])
+	redis.call("SET", KEYS[1], ARGV[1] .. " " .. ARGV[4], "PXAT", ARGV[1])
 end
 return redis.call("PUBLISH", ARGV[2], ARGV[3])
 `
+
+// closeMemory is how long Redis remembers a close: longer than any open
+// period that started before it can last, so that such an open, arriving
+// late, finds the close and is refused.
+const closeMemory = time.Hour
 
 // entry is one queued update of key.
 type entry struct {
@@ -35,8 +59,10 @@ type entry struct {
 }
 
 // publishLoop writes queued transitions to Redis until ctx ends. After a
-// failure it keeps them queued and retries with a growing pause.
-func (s *Store) publishLoop(ctx context.Context) {
+// failure it keeps them queued and retries with a growing pause. A key
+// whose transition Redis refused (a later one was there) takes on what
+// Redis holds, through syncKey.
+func (s *Store) publishLoop(ctx context.Context, syncKey func(context.Context, string) error) {
 	backoff := time.Duration(0)
 	for {
 		if backoff > 0 {
@@ -50,7 +76,7 @@ func (s *Store) publishLoop(ctx context.Context) {
 			case <-s.wake:
 			}
 		}
-		if err := s.flush(ctx); err != nil {
+		if err := s.flush(ctx, syncKey); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -81,13 +107,17 @@ func pause(ctx context.Context, d time.Duration) bool {
 }
 
 // flush writes everything queued, a batch per round trip.
-func (s *Store) flush(ctx context.Context) error {
+func (s *Store) flush(ctx context.Context, syncKey func(context.Context, string) error) error {
 	for {
 		batch := s.take()
 		if len(batch) == 0 {
 			return nil
 		}
-		err := s.write(ctx, batch)
+		refused, err := s.write(ctx, batch)
+		for _, e := range refused {
+			s.apply(e)
+			_ = syncKey(ctx, e.key) // as for an announcement: the next change or catch-up syncs again
+		}
 		s.mu.Lock()
 		s.writing = nil
 		if err != nil {
@@ -123,13 +153,16 @@ func (s *Store) take() []entry {
 }
 
 // write records batch in Redis in one round trip. Open periods that have
-// ended meanwhile are skipped: there is nothing left to share.
-func (s *Store) write(ctx context.Context, batch []entry) error {
+// ended meanwhile are skipped: there is nothing left to share. It returns
+// the keys whose transitions Redis refused, as Redis holds them.
+func (s *Store) write(ctx context.Context, batch []entry) (refused []entry, err error) {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	now := time.Now().UnixMilli()
+	memory := strconv.FormatInt(closeMemory.Milliseconds(), 10)
 	pipe := s.rdb.Pipeline()
-	n := 0
+	cmds := make([]*redis.Cmd, 0, len(batch))
+	keys := make([]string, 0, len(batch))
 	for _, e := range batch {
 		until := ""
 		if e.open {
@@ -138,17 +171,28 @@ func (s *Store) write(ctx context.Context, batch []entry) error {
 			}
 			until = strconv.FormatInt(e.until, 10)
 		}
-		s.script.Eval(ctx, pipe, []string{s.prefix + e.key}, until, s.channel, s.message(e))
-		n++
+		cmds = append(cmds, s.script.Eval(ctx, pipe, []string{s.prefix + e.key},
+			until, s.channel, s.message(e), strconv.FormatInt(e.at, 10), memory))
+		keys = append(keys, e.key)
 	}
-	if n == 0 {
-		return nil
+	if len(cmds) == 0 {
+		return nil, nil
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	s.published.Add(int64(n))
-	return nil
+	for i, c := range cmds {
+		held, ok := c.Val().(string)
+		if !ok {
+			s.published.Add(1)
+			continue
+		}
+		s.superseded.Add(1)
+		e := entry{key: keys[i]}
+		e.until, e.open = openEnd(held)
+		refused = append(refused, e)
+	}
+	return refused, nil
 }
 
 // A message is "<instance id> <o|c> <until, Unix ms> <key>": the key last,

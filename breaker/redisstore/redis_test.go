@@ -119,20 +119,32 @@ type instance struct {
 
 func newInstance(t testing.TB, opt *redis.Options, prefix string, s breaker.Settings, opts ...redisstore.Option) *instance {
 	t.Helper()
+	in := newIdleInstance(t, opt, prefix, s, opts...)
+	in.watch(t)
+	return in
+}
+
+// newIdleInstance is newInstance without Watch: its store queues what its
+// breakers publish until watch is called.
+func newIdleInstance(t testing.TB, opt *redis.Options, prefix string, s breaker.Settings, opts ...redisstore.Option) *instance {
+	t.Helper()
 	o := *opt
 	rdb := redis.NewClient(&o)
 	store := redisstore.New(rdb, append([]redisstore.Option{redisstore.WithPrefix(prefix)}, opts...)...)
 	s.Store = store
-	in := &instance{rdb: rdb, store: store, reg: breaker.NewRegistry[string](s)}
+	t.Cleanup(func() { _ = rdb.Close() })
+	return &instance{rdb: rdb, store: store, reg: breaker.NewRegistry[string](s)}
+}
+
+// watch runs the instance's Watch until the test ends.
+func (in *instance) watch(t testing.TB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- store.Watch(ctx, in.reg.Sync) }()
+	go func() { done <- in.store.Watch(ctx, in.reg.Sync) }()
 	t.Cleanup(func() {
 		cancel()
 		require.ErrorIs(t, <-done, context.Canceled)
-		_ = rdb.Close()
 	})
-	return in
 }
 
 // waitReachable waits until the instance's store has caught up with Redis.

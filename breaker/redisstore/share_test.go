@@ -66,9 +66,12 @@ func TestInstancesShareAnOpenCircuit(t *testing.T) {
 		br := in.reg.Get("clinic-a")
 		eventually(t, time.Second, func() bool { return br.State() == breaker.Closed }, name+" closes")
 	}
-	n, err := a.rdb.Exists(ctx, prefix+"clinic-a").Result()
+	v, err := a.rdb.Get(ctx, prefix+"clinic-a").Result()
 	require.NoError(t, err)
-	assert.Zero(t, n, "a close deletes the key")
+	assert.Regexp(t, `^c \d{13}$`, v, "a close leaves its time, not an open period")
+	ttl, err := a.rdb.PTTL(ctx, prefix+"clinic-a").Result()
+	require.NoError(t, err)
+	assert.True(t, ttl > 59*time.Minute && ttl <= time.Hour, "and is forgotten within the hour: %v", ttl)
 }
 
 // A failed probe re-opens the circuit everywhere for the doubled cooldown,

@@ -34,10 +34,11 @@ type Store struct {
 	mirror   map[string]int64 // key -> end of its open period, Unix ms
 	server   string           // run ids of the Redis servers at the last catch-up; Watch's only
 
-	watching  atomic.Bool
-	published atomic.Int64
-	dropped   atomic.Int64
-	errs      atomic.Int64
+	watching   atomic.Bool
+	published  atomic.Int64
+	superseded atomic.Int64
+	dropped    atomic.Int64
+	errs       atomic.Int64
 
 	link link
 }
@@ -46,6 +47,7 @@ type Store struct {
 type update struct {
 	open  bool
 	until int64 // Unix ms; open only
+	at    int64 // Unix ms: when it was published, which orders it in Redis
 }
 
 var _ breaker.Store = (*Store)(nil)
@@ -122,10 +124,12 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 // Publish queues t for Watch to write to Redis and returns at once. Only
 // changes to Open (until openUntil) and to Closed are shared.
 func (s *Store) Publish(t breaker.Transition, openUntil time.Time) {
-	var u update
+	// Stamped with this process's clock, not t.At: a breaker's clock may
+	// be a test's, and Redis orders the changes of instances by the stamp.
+	u := update{at: time.Now().UnixMilli()}
 	switch t.To {
 	case breaker.Open:
-		u = update{open: true, until: openUntil.UnixMilli()}
+		u.open, u.until = true, openUntil.UnixMilli()
 	case breaker.Closed:
 	default:
 		return
@@ -161,10 +165,14 @@ func (s *Store) OpenUntil(key string) time.Time {
 type Stats struct {
 	Queued    int   // keys waiting to be published (or being written)
 	Published int64 // transitions written to Redis
-	Dropped   int64 // transitions dropped because the queue was full
-	Errors    int64 // failed Redis operations
-	Open      int   // keys open in the local mirror of Redis
-	Reachable bool  // Watch is running and reaches Redis
+	// Superseded counts transitions Redis refused because a later one of
+	// the same key, from another instance, was already there: an open
+	// queued before an operator's reset and written after it, say.
+	Superseded int64
+	Dropped    int64 // transitions dropped because the queue was full
+	Errors     int64 // failed Redis operations
+	Open       int   // keys open in the local mirror of Redis
+	Reachable  bool  // Watch is running and reaches Redis
 }
 
 // Stats returns the Store's counters.
@@ -187,11 +195,12 @@ func (s *Store) Stats() Stats {
 	}
 	s.mirrorMu.RUnlock()
 	return Stats{
-		Queued:    queued,
-		Published: s.published.Load(),
-		Dropped:   s.dropped.Load(),
-		Errors:    s.errs.Load(),
-		Open:      open,
-		Reachable: s.watching.Load() && s.link.up(),
+		Queued:     queued,
+		Published:  s.published.Load(),
+		Superseded: s.superseded.Load(),
+		Dropped:    s.dropped.Load(),
+		Errors:     s.errs.Load(),
+		Open:       open,
+		Reachable:  s.watching.Load() && s.link.up(),
 	}
 }

@@ -38,7 +38,7 @@ func (s *Store) Watch(ctx context.Context, syncKey func(ctx context.Context, key
 	}
 	defer s.watching.Store(false)
 	var wg sync.WaitGroup
-	wg.Go(func() { s.publishLoop(ctx) })
+	wg.Go(func() { s.publishLoop(ctx, syncKey) })
 	s.subscribeLoop(ctx, syncKey)
 	wg.Wait()
 	return ctx.Err()
@@ -194,7 +194,7 @@ func (s *Store) readOpen(ctx context.Context) (found map[string]int64, server st
 			}
 			mu.Lock()
 			for i, k := range keys[:n] {
-				if u, err := strconv.ParseInt(gets[i].Val(), 10, 64); err == nil && u > 0 {
+				if u, ok := openEnd(gets[i].Val()); ok {
 					found[strings.TrimPrefix(k, s.prefix)] = u
 				}
 			}
@@ -210,6 +210,15 @@ func (s *Store) readOpen(ctx context.Context) (found map[string]int64, server st
 	}
 	slices.Sort(ids)
 	return found, strings.Join(ids, ","), err
+}
+
+// openEnd reads the value of a key: the end of its open period, or false
+// for a close ("c AT") and anything this package did not write. A value
+// without AT, as versions before the stamp wrote, reads the same.
+func openEnd(v string) (int64, bool) {
+	end, _, _ := strings.Cut(v, " ")
+	u, err := strconv.ParseInt(end, 10, 64)
+	return u, err == nil && u > 0
 }
 
 // runID returns the run_id line of INFO server: it changes when the
