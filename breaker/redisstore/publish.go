@@ -26,17 +26,16 @@ const (
 // An open key holds "END AT" and expires when its period ends (PXAT), so
 // Redis keeps no dead circuits; a closed one holds "c AT" for ARGV[5]. A
 // transition older than the one the key holds was overtaken by it (a
-// reset, then an open queued before it that arrives later): it is refused,
-// announced to nobody, and the script returns what the key holds, for the
-// instance whose transition it was to take on. Otherwise it returns the
-// number of subscribers that heard it.
+// reset, then an open queued before it that arrives later): it is refused
+// and announced to nobody, and the script returns -1. Otherwise it returns
+// the number of subscribers that heard it.
 const publishLua = `
 local at = tonumber(ARGV[4])
 local cur = redis.call("GET", KEYS[1])
 if cur then
 	local last = tonumber(string.match(cur, " (%d+)$"))
 	if last and at < last then
-		return cur
+		return -1
 	end
 end
 if ARGV[1] == "" then
@@ -60,8 +59,10 @@ type entry struct {
 
 // publishLoop writes queued transitions to Redis until ctx ends. After a
 // failure it keeps them queued and retries with a growing pause. A key
-// whose transition Redis refused (a later one was there) takes on what
-// Redis holds, through syncKey.
+// whose transition Redis refused (a later one was there) is synced with
+// syncKey: its breaker takes on the later transition, which the mirror
+// has from its announcement or from the catch-up (which syncs again if
+// it comes after).
 func (s *Store) publishLoop(ctx context.Context, syncKey func(context.Context, string) error) {
 	backoff := time.Duration(0)
 	for {
@@ -114,9 +115,8 @@ func (s *Store) flush(ctx context.Context, syncKey func(context.Context, string)
 			return nil
 		}
 		refused, err := s.write(ctx, batch)
-		for _, e := range refused {
-			s.apply(e)
-			_ = syncKey(ctx, e.key) // as for an announcement: the next change or catch-up syncs again
+		for _, k := range refused {
+			_ = syncKey(ctx, k) // as for an announcement: the next change or catch-up syncs again
 		}
 		s.mu.Lock()
 		s.writing = nil
@@ -154,8 +154,8 @@ func (s *Store) take() []entry {
 
 // write records batch in Redis in one round trip. Open periods that have
 // ended meanwhile are skipped: there is nothing left to share. It returns
-// the keys whose transitions Redis refused, as Redis holds them.
-func (s *Store) write(ctx context.Context, batch []entry) (refused []entry, err error) {
+// the keys whose transitions Redis refused.
+func (s *Store) write(ctx context.Context, batch []entry) (refused []string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	now := time.Now().UnixMilli()
@@ -182,15 +182,12 @@ func (s *Store) write(ctx context.Context, batch []entry) (refused []entry, err 
 		return nil, err
 	}
 	for i, c := range cmds {
-		held, ok := c.Val().(string)
-		if !ok {
-			s.published.Add(1)
+		if n, err := c.Int64(); err == nil && n < 0 {
+			s.superseded.Add(1)
+			refused = append(refused, keys[i])
 			continue
 		}
-		s.superseded.Add(1)
-		e := entry{key: keys[i]}
-		e.until, e.open = openEnd(held)
-		refused = append(refused, e)
+		s.published.Add(1)
 	}
 	return refused, nil
 }
