@@ -27,7 +27,8 @@
 // counted in Stats.Superseded), and its instance takes on the reset; so
 // is a close queued before another instance's trip. Instances' clocks are
 // compared, so keep them in sync (NTP) for this to hold to the
-// millisecond.
+// millisecond; and a close is remembered for an hour, so an open period
+// longer than that (a MaxCooldown over an hour) can outlive it.
 //
 // Failure counts, failure-ratio windows, half-open probes and cooldown
 // doubling stay local to each instance, and a closed breaker's success

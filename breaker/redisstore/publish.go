@@ -46,9 +46,10 @@ end
 return redis.call("PUBLISH", ARGV[2], ARGV[3])
 `
 
-// closeMemory is how long Redis remembers a close: longer than any open
-// period that started before it can last, so that such an open, arriving
-// late, finds the close and is refused.
+// closeMemory is how long Redis remembers a close, so that an open that
+// started before it and arrives later finds it and is refused: longer
+// than open periods last (Settings.Cooldown defaults to 30s, and a
+// MaxCooldown beyond an hour would outlive it).
 const closeMemory = time.Hour
 
 // entry is one queued update of key.
