@@ -216,7 +216,7 @@ func (s *sending) create(ctx context.Context) (Delivery, error) {
 	if err == nil {
 		next.SID, next.Status, next.ErrorCode = *msg.Sid, Queued, 0
 		if msg.Status != nil {
-			if st := twilioStatus(*msg.Status); st.rank() > 0 {
+			if st := twilioStatus(*msg.Status); st != "" { // one Twilio reports, that the guard knows
 				next.Status = st
 			}
 		}

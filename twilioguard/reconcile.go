@@ -129,7 +129,7 @@ func (s *sending) match(ctx context.Context, msgs []openapi.ApiV2010Message, cut
 		next := s.d
 		next.SID, next.Status, next.ErrorCode = *m.Sid, Queued, 0
 		if m.Status != nil {
-			if st := twilioStatus(*m.Status); st.rank() > 0 {
+			if st := twilioStatus(*m.Status); st != "" { // one Twilio reports, that the guard knows
 				next.Status = st
 			}
 		}
