@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -72,4 +73,24 @@ func TestACloseQueuedBeforeATripDoesNotUndoIt(t *testing.T) {
 	assert.Equal(t, breaker.Open, b.reg.Get("clinic-a").State(), "b stays open")
 	eventually(t, time.Second, func() bool { return lb.State() == breaker.Open }, "late takes on b's open")
 	assert.False(t, late.store.OpenUntil("clinic-a").IsZero())
+}
+
+// Stats counts a transition that is being written, not only one that
+// waits: Queued is 1 while Redis holds the write back.
+func TestStatsCountATransitionBeingWrittenAsQueued(t *testing.T) {
+	srv := startRedis(t) // its own: CLIENT PAUSE holds every client of the server
+	opt := &redis.Options{Addr: srv.addr()}
+	in := newInstance(t, opt, uniquePrefix(t), breaker.Settings{Cooldown: time.Minute})
+	in.waitReachable(t)
+	admin := redis.NewClient(opt)
+	defer admin.Close()
+	require.NoError(t, admin.Do(t.Context(), "CLIENT", "PAUSE", "400", "WRITE").Err())
+
+	trip(t, in.reg.Get("clinic-a"))
+	time.Sleep(100 * time.Millisecond) // the publisher takes the entry at once, and waits on Redis
+	st := in.store.Stats()
+	assert.Equal(t, 1, st.Queued, "the open being written")
+	assert.EqualValues(t, 0, st.Published)
+	eventually(t, 2*time.Second, func() bool { return in.store.Stats().Published == 1 }, "written once Redis resumes")
+	assert.Equal(t, 0, in.store.Stats().Queued)
 }

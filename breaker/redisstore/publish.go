@@ -183,7 +183,7 @@ func (s *Store) write(ctx context.Context, batch []entry) (refused []string, err
 		return nil, err
 	}
 	for i, c := range cmds {
-		if n, err := c.Int64(); err == nil && n < 0 {
+		if n, err := c.Int64(); err == nil && n == -1 { // the script's refusal; PUBLISH counts from 0
 			s.superseded.Add(1)
 			refused = append(refused, keys[i])
 			continue
