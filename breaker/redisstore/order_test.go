@@ -91,6 +91,8 @@ func TestStatsCountATransitionBeingWrittenAsQueued(t *testing.T) {
 	st := in.store.Stats()
 	assert.Equal(t, 1, st.Queued, "the open being written")
 	assert.EqualValues(t, 0, st.Published)
-	eventually(t, 2*time.Second, func() bool { return in.store.Stats().Published == 1 }, "written once Redis resumes")
-	assert.Equal(t, 0, in.store.Stats().Queued)
+	eventually(t, 2*time.Second, func() bool {
+		st := in.store.Stats() // Published counts the write just before the entry stops counting as queued
+		return st.Published == 1 && st.Queued == 0
+	}, "written once Redis resumes")
 }
