@@ -11,10 +11,10 @@ import (
 	"github.com/voxanne/resilience/breaker"
 )
 
-// Finding (session 4): an operator's reset was undone by an open that
-// another instance queued before the reset (Redis was out of its reach)
-// and wrote after it. The later transition wins: the late open is
-// refused, and its instance closes too.
+// Finding (noticed while mending a flaky server test): an operator's reset
+// was undone by an open that another instance queued before the reset
+// (Redis was out of its reach) and wrote after it. The later transition
+// wins: the late open is refused, and its instance closes too.
 func TestAnOpenQueuedBeforeAResetDoesNotUndoIt(t *testing.T) {
 	opt := sharedRedis(t)
 	prefix := uniquePrefix(t)
