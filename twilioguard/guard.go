@@ -234,14 +234,10 @@ type flights struct {
 
 type flight struct {
 	done chan struct{} // made when the first follower comes
-	res  *flightResult // for the followers, set before done is closed
-}
-
-// flightResult is kept apart from its flight, and made only when someone
-// waits for it: most Sends have no follower.
-type flightResult struct {
-	d   Delivery
-	err error
+	// res is for the followers, set before done is closed. It is kept
+	// apart from the flight, and made only when someone waits for it:
+	// most Sends have no follower.
+	res *Result
 }
 
 // do runs fn, or waits for the run of key already under way. shared
@@ -255,7 +251,7 @@ func (f *flights) do(ctx context.Context, key deliveryKey, fn func() (Delivery, 
 		f.mu.Unlock()
 		select {
 		case <-c.done:
-			return c.res.d, c.res.err, true
+			return c.res.Delivery, c.res.Err, true
 		case <-ctx.Done():
 			return Delivery{}, safecall.Mark(ctx.Err(), safecall.Canceled), true
 		}
@@ -272,9 +268,9 @@ func (f *flights) do(ctx context.Context, key deliveryKey, fn func() (Delivery, 
 		delete(f.m, key)
 		shared = c.done != nil
 		if shared {
-			c.res = &flightResult{d: d, err: err}
+			c.res = &Result{Delivery: d, Err: err}
 			if !returned {
-				c.res.err = errPanicked // what followers get if fn panics
+				c.res.Err = errPanicked // what followers get if fn panics
 			}
 			close(c.done)
 		}
