@@ -431,21 +431,10 @@ const cancelRetry = time.Second
 // and texts their patients once it has.
 func (a *App) finishCancellations(ctx context.Context) {
 	due, err := a.store.DueCancellations(ctx, a.now().Add(-cancelRetry), 50)
-	if err != nil {
-		if ctx.Err() == nil {
-			a.log.Error("cancellations: read failed", "err", err)
-		}
-		return
-	}
-	for _, appt := range due {
-		if ctx.Err() != nil {
-			return
-		}
-		cctx, cancel := context.WithTimeout(ctx, a.callTimeout())
-		if appt, err := a.finishCancel(cctx, appt); err == nil {
+	eachDue(ctx, a, "cancellations", due, err, func(ctx context.Context, appt store.Appointment) {
+		if appt, err := a.finishCancel(ctx, appt); err == nil {
 			a.log.Info("cancellation confirmed by the calendar", "org", appt.OrgID)
-			a.textCancellation(cctx, appt, a.clinic(cctx, appt.OrgID))
+			a.textCancellation(ctx, appt, a.clinic(ctx, appt.OrgID))
 		}
-		cancel()
-	}
+	})
 }

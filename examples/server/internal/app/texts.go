@@ -106,18 +106,25 @@ func (a *App) runOutbox(ctx context.Context) {
 // sendDueTexts sends the texts whose next attempt is due, a few at a time.
 func (a *App) sendDueTexts(ctx context.Context) {
 	due, err := a.store.DueTexts(ctx, a.now(), 50)
+	eachDue(ctx, a, "outbox", due, err, a.sendText)
+}
+
+// eachDue runs do on each item the outbox loop read as due, each under
+// the call timeout, until ctx ends. A failed read (err) is logged under
+// what, unless ctx ended.
+func eachDue[T any](ctx context.Context, a *App, what string, due []T, err error, do func(context.Context, T)) {
 	if err != nil {
 		if ctx.Err() == nil {
-			a.log.Error("outbox: read failed", "err", err)
+			a.log.Error(what+": read failed", "err", err)
 		}
 		return
 	}
-	for _, t := range due {
+	for _, item := range due {
 		if ctx.Err() != nil {
 			return
 		}
-		sctx, cancel := context.WithTimeout(ctx, a.callTimeout())
-		a.sendText(sctx, t)
+		ictx, cancel := context.WithTimeout(ctx, a.callTimeout())
+		do(ictx, item)
 		cancel()
 	}
 }
